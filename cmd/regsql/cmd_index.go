@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/regsql/regsql/index"
+	"github.com/regsql/regsql/walker"
+)
+
+type indexOptions struct {
+	Root    string
+	Config  string
+	DB      string
+	Workers int
+	Quiet   bool
+}
+
+func indexCommand(e *env) *cli.Command {
+	var o indexOptions
+	return &cli.Command{
+		Name:      "index",
+		Usage:     "walk a registry's storage into the index database",
+		UsageText: "regsql index (--root DIR | --config FILE) [--db FILE]",
+		Description: `Reads the registry's storage (repositories, tags and their history, manifest
+revisions, layer links, uploads, blobs, manifest and config bodies) into a new
+SQLite database. The database is built next to --db and renamed into place
+only when complete: an interrupted run leaves the previous index untouched.
+Anomalies (dangling links, corrupt files, unreadable directories) go to the
+problems table; the walk never stops at one bad file.
+
+Examples:
+   regsql index --root /var/lib/registry
+   regsql index --config /etc/docker/registry/config.yml --db /tmp/reg.db`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Usage: "the registry's storage `DIR` (its rootdirectory, or any directory down to docker/registry/v2)", Destination: &o.Root},
+			&cli.StringFlag{Name: "config", Usage: "the registry's config.yml `FILE`; its storage section says where to read", Destination: &o.Config},
+			dbFlag(&o.DB),
+			&cli.IntFlag{Name: "workers", Usage: "parallel readers (0: sized to the machine)", Destination: &o.Workers},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no summary", Destination: &o.Quiet},
+		},
+		OnUsageError: onUsageError,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError{fmt.Sprintf("index takes no arguments, got %q (did you mean --root %s?)", c.Args().First(), c.Args().First())}
+			}
+			return runIndex(c.Context, e, o)
+		},
+	}
+}
+
+func runIndex(ctx context.Context, e *env, o indexOptions) error {
+	if (o.Root == "") == (o.Config == "") {
+		return usageError{"index needs exactly one of --root DIR or --config FILE"}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+
+	var (
+		st     walker.Storage
+		root   string
+		driver string
+	)
+	if o.Root != "" {
+		ds, err := walker.OpenRoot(o.Root)
+		if err != nil {
+			return err
+		}
+		st, root, driver = ds, o.Root, "filesystem"
+	} else {
+		ds, name, err := walker.OpenConfig(ctx, o.Config)
+		if err != nil {
+			return err
+		}
+		st, root, driver = ds, o.Config, name
+	}
+
+	bar := newProgressBar(e.stderr, o.Quiet)
+	sum, err := index.Build(ctx, o.DB, st, index.BuildOptions{
+		Root:     root,
+		Driver:   driver,
+		Version:  version,
+		Workers:  o.Workers,
+		Progress: bar.update,
+	})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	if !o.Quiet {
+		fmt.Fprintf(e.stderr, "indexed %d repos, %d tags, %d manifests, %d blobs (%s), %d problems in %.1fs into %s\n",
+			sum.Repos, sum.Tags, sum.Manifests, sum.Blobs, humanBytes(sum.BlobBytes), sum.Problems,
+			sum.Duration.Seconds(), o.DB)
+		if sum.Problems > 0 {
+			fmt.Fprintf(e.stderr, "see them with: regsql query \"SELECT kind, path, message FROM problems\"\n")
+		}
+	}
+	return nil
+}
+
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return usageError{err.Error()}
+}
+
+// humanBytes formats n in binary units, e.g. 1.5 GiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,5 +1,3 @@
-// Package migrations holds the goose SQL migrations that define regsql's
-// database schema, embedded in the binary.
 package migrations
 
 import "embed"

@@ -1,0 +1,3 @@
+-- name: q
+-- param: age duration = 3mo  three months
+SELECT :age;

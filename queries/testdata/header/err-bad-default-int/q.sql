@@ -1,0 +1,3 @@
+-- name: q
+-- param: keep int = ten
+SELECT :keep;

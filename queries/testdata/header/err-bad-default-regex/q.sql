@@ -1,0 +1,3 @@
+-- name: q
+-- param: protect regex = ^(latest
+SELECT :protect;

@@ -1,0 +1,3 @@
+-- name: q
+-- param: limit size = 5XB
+SELECT :limit;

@@ -1,0 +1,2 @@
+-- name: Q
+SELECT 1;

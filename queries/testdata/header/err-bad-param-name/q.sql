@@ -1,0 +1,3 @@
+-- name: q
+-- param: older-than = 90d
+SELECT 1;

@@ -1,0 +1,4 @@
+-- name: q
+-- kind: report
+-- kind: candidates
+SELECT 1;

@@ -1,0 +1,3 @@
+-- name: q
+-- This report lists things.
+SELECT 1;

@@ -1,0 +1,2 @@
+-- description: no name
+SELECT 1;

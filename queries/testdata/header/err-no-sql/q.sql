@@ -1,0 +1,3 @@
+-- name: q
+-- description: nothing else
+

@@ -1,0 +1,3 @@
+-- name: q
+-- param: now = 0
+SELECT :now;

@@ -1,0 +1,3 @@
+-- name: q
+-- descripton: a typo
+SELECT 1;

@@ -1,0 +1,3 @@
+-- name: q
+-- kind: candidate
+SELECT 1;

@@ -1,0 +1,3 @@
+-- name: q
+-- param: label = 'open
+SELECT :label;

@@ -1,0 +1,3 @@
+-- name: q
+-- param: keep = 10
+SELECT 1;

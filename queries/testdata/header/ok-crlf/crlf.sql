@@ -1,0 +1,4 @@
+-- name: crlf
+-- param: n = 1   windows line ends
+
+SELECT :n;

@@ -1,0 +1,11 @@
+-- name: types
+-- param: age = 1w2d
+-- param: limit = 500MB
+-- param: binary = 1.5GiB      a fraction of a binary unit
+-- param: count = -3
+-- param: label = 'hello world'   quoted, with a space
+-- param: quote = 'it''s'
+-- param: empty = ''
+-- param: word = abc
+-- param: seconds duration = 3600   a typed plain number
+SELECT :age, :limit, :binary, :count, :label, :quote, :empty, :word, :seconds;

@@ -1,0 +1,2 @@
+-- name: minimal
+SELECT 1;

@@ -1,0 +1,179 @@
+package walker
+
+import (
+	"bytes"
+	"encoding/hex"
+	"slices"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// walkBlobs walks blobs/<alg>/<xx>/<hex>/data, one worker per <xx>
+// directory. It reports false when blobs/ itself cannot be read.
+func (w *walker) walkBlobs(top Entry) bool {
+	if !top.IsDir {
+		w.problem(ProblemBadBlobPath, "blobs", "", "", "blobs is a file, not a directory")
+		return false
+	}
+	algs, err := w.st.List(w.ctx, "blobs")
+	if err != nil {
+		w.readError("blobs", "", err)
+		return false
+	}
+	for _, a := range algs {
+		algDir := "blobs/" + a.Name
+		if !a.IsDir || hexLen(a.Name) == 0 {
+			w.problem(ProblemBadBlobPath, algDir, "", "", "%s is not a directory named by a digest algorithm (sha256, sha384, sha512)", algDir)
+			continue
+		}
+		prefixes, ok := w.list(algDir, "")
+		if !ok {
+			continue
+		}
+		for _, x := range prefixes {
+			prefixDir := algDir + "/" + x.Name
+			if !x.IsDir || len(x.Name) != 2 || !isLowerHex(x.Name) {
+				w.problem(ProblemBadBlobPath, prefixDir, "", "", "%s is not a directory named by two hex digits", prefixDir)
+				continue
+			}
+			w.spawn(func() { w.walkBlobPrefix(a.Name, x.Name, prefixDir) })
+		}
+	}
+	return true
+}
+
+func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
+	dirs, ok := w.list(prefixDir, "")
+	if !ok {
+		return
+	}
+	var found []blobEntry
+	var other map[digest.Digest]int64
+	for _, h := range dirs {
+		if w.ctx.Err() != nil {
+			return
+		}
+		blobDir := prefixDir + "/" + h.Name
+		d, ok := digestFromPath(alg, h.Name)
+		if !h.IsDir || !ok || h.Name[:2] != prefix {
+			w.problem(ProblemBadBlobPath, blobDir, "", "", "%s is not a directory named by a %s digest starting with %q", blobDir, alg, prefix)
+			continue
+		}
+		entries, ok := w.list(blobDir, "")
+		if !ok {
+			continue
+		}
+		var data *Entry
+		for i, e := range entries {
+			switch {
+			case e.Name == "data" && !e.IsDir:
+				data = &entries[i]
+			case e.Name == "data":
+				w.problem(ProblemBadBlobPath, blobDir+"/data", "", d, "blob data is a directory")
+			default:
+				w.problem(ProblemStrayFile, blobDir+"/"+e.Name, "", d, "stray %s in a blob directory, where only data belongs", e.Name)
+			}
+		}
+		if data == nil {
+			w.problem(ProblemBadBlobPath, blobDir, "", d, "blob directory has no data file: the registry treats the blob as absent")
+			continue
+		}
+		if !w.send(Blob{Digest: d, Size: data.Size, ModifiedAt: data.ModTime}) {
+			return
+		}
+		if key, ok := sha256Key(d); ok {
+			found = append(found, blobEntry{key: key, size: data.Size})
+		} else {
+			if other == nil {
+				other = map[digest.Digest]int64{}
+			}
+			other[d] = data.Size
+		}
+	}
+	w.blobMu.Lock()
+	defer w.blobMu.Unlock()
+	w.blobList = append(w.blobList, found...)
+	if len(other) > 0 && w.blobOther == nil {
+		w.blobOther = map[digest.Digest]int64{}
+	}
+	for d, n := range other {
+		w.blobOther[d] = n
+	}
+}
+
+// blobEntry is a sha256 blob in 40 bytes.
+type blobEntry struct {
+	key  [32]byte
+	size int64
+}
+
+// blobSet is every blob of the storage with its size: a sorted array for
+// sha256 (40 bytes a blob) and a map for the rare others. It is read-only
+// once built, so workers share it without locking.
+type blobSet struct {
+	sha256 []blobEntry
+	other  map[digest.Digest]int64
+}
+
+func newBlobSet(list []blobEntry, other map[digest.Digest]int64) *blobSet {
+	slices.SortFunc(list, func(a, b blobEntry) int { return bytes.Compare(a.key[:], b.key[:]) })
+	return &blobSet{sha256: slices.Clip(list), other: other}
+}
+
+// lookup returns the size of blob d and whether it exists.
+func (s *blobSet) lookup(d digest.Digest) (int64, bool) {
+	if key, ok := sha256Key(d); ok {
+		i, found := slices.BinarySearchFunc(s.sha256, key, func(e blobEntry, k [32]byte) int {
+			return bytes.Compare(e.key[:], k[:])
+		})
+		if !found {
+			return 0, false
+		}
+		return s.sha256[i].size, true
+	}
+	n, ok := s.other[d]
+	return n, ok
+}
+
+// sha256Key is the binary form of a valid sha256 digest.
+func sha256Key(d digest.Digest) (key [32]byte, ok bool) {
+	s := string(d)
+	const prefix = "sha256:"
+	if len(s) != len(prefix)+64 || s[:len(prefix)] != prefix || !isLowerHex(s[len(prefix):]) {
+		return key, false
+	}
+	if _, err := hex.Decode(key[:], []byte(s[len(prefix):])); err != nil {
+		return key, false
+	}
+	return key, true
+}
+
+// digestSet is a concurrent set of digests, compact for sha256.
+type digestSet struct {
+	mu     sync.Mutex
+	sha256 map[[32]byte]struct{}
+	other  map[digest.Digest]struct{}
+}
+
+func newDigestSet() *digestSet {
+	return &digestSet{sha256: map[[32]byte]struct{}{}, other: map[digest.Digest]struct{}{}}
+}
+
+// claim adds d and reports whether it was not there yet.
+func (s *digestSet) claim(d digest.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key, ok := sha256Key(d); ok {
+		if _, seen := s.sha256[key]; seen {
+			return false
+		}
+		s.sha256[key] = struct{}{}
+		return true
+	}
+	if _, seen := s.other[d]; seen {
+		return false
+	}
+	s.other[d] = struct{}{}
+	return true
+}

@@ -1,0 +1,19 @@
+package walker
+
+import "errors"
+
+// ErrNoStorage is returned by OpenRoot when a directory holds no registry
+// storage (no docker/registry/v2 layout).
+var ErrNoStorage = errors.New("no registry storage")
+
+// ErrBadLink is returned by ParseLink for content that is not exactly
+// "<alg>:<hex>" with a supported algorithm.
+var ErrBadLink = errors.New("bad link")
+
+// ErrUnknownDriver is returned by OpenConfig when the registry config names a
+// storage driver this build does not include.
+var ErrUnknownDriver = errors.New("unknown storage driver")
+
+// ErrUnreadableStorage is returned by Walk when neither repositories/ nor
+// blobs/ can be read: there is nothing useful to index.
+var ErrUnreadableStorage = errors.New("registry storage is unreadable")

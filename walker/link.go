@@ -1,0 +1,90 @@
+package walker
+
+import (
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// maxQuoted is how much of bad content a message quotes.
+const maxQuoted = 80
+
+// ParseLink parses the content of a link file as strictly as the registry
+// does (digest.Parse of the whole content): exactly "<alg>:<hex>" with
+// sha256, sha384 or sha512 and lowercase hex of the algorithm's length. A
+// trailing newline or space is an error, because the registry fails on it.
+func ParseLink(b []byte) (digest.Digest, error) {
+	alg, hex, ok := cutColon(b)
+	if !ok {
+		return "", fmt.Errorf("%w: %s is not <algorithm>:<hex>", ErrBadLink, quote(b))
+	}
+	want := hexLen(string(alg))
+	if want == 0 {
+		return "", fmt.Errorf("%w: %s has unsupported algorithm %q", ErrBadLink, quote(b), alg)
+	}
+	if len(hex) != want || !isLowerHex(hex) {
+		return "", fmt.Errorf("%w: %s is not %d lowercase hex digits after %q", ErrBadLink, quote(b), want, string(alg)+":")
+	}
+	return digest.Digest(b), nil
+}
+
+func cutColon(b []byte) (alg, hex []byte, ok bool) {
+	for i, c := range b {
+		if c == ':' {
+			return b[:i], b[i+1:], i > 0
+		}
+	}
+	return nil, nil, false
+}
+
+// hexLen is the length of the hex part of a digest of algorithm alg, or 0
+// for an algorithm the registry does not support.
+func hexLen(alg string) int {
+	switch digest.Algorithm(alg) {
+	case digest.SHA256:
+		return 64
+	case digest.SHA384:
+		return 96
+	case digest.SHA512:
+		return 128
+	}
+	return 0
+}
+
+func isLowerHex[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// digestFromPath makes a digest from a directory pair like sha256/<hex>, as
+// the registry's paths name them. ok is false when they do not form a valid
+// digest.
+func digestFromPath(alg, hex string) (digest.Digest, bool) {
+	n := hexLen(alg)
+	if n == 0 || len(hex) != n || !isLowerHex(hex) {
+		return "", false
+	}
+	return digest.Digest(alg + ":" + hex), true
+}
+
+// quote quotes possibly binary content for a message, truncated.
+func quote(b []byte) string {
+	if len(b) > maxQuoted {
+		return fmt.Sprintf("%q...", b[:maxQuoted])
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// blobDataPath is where the content of a blob lives, relative to the v2 root.
+func blobDataPath(d digest.Digest) string {
+	hex := d.Encoded()
+	if len(hex) < 2 {
+		return "blobs/" + string(d.Algorithm()) + "/" + hex + "/data"
+	}
+	return "blobs/" + string(d.Algorithm()) + "/" + hex[:2] + "/" + hex + "/data"
+}

@@ -1,0 +1,329 @@
+package walker
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/distribution/distribution/v3/manifest/manifestlist"
+	"github.com/distribution/distribution/v3/manifest/ocischema"
+	"github.com/distribution/distribution/v3/manifest/schema2"
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Media types the registry does not export as constants.
+const (
+	mediaTypeSchema1       = "application/vnd.docker.distribution.manifest.v1+json"
+	mediaTypeSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+)
+
+// ParseManifest parses a manifest body the way registry v3 reads it
+// (manifestStore.Get): the kind comes from schemaVersion and mediaType, and
+// an empty mediaType means an OCI index when the body has a manifests array,
+// else an OCI image manifest. Acceptance is decided by distribution's own
+// manifest types, so a body the registry rejects is KindInvalid here.
+//
+// The returned problems carry the manifest's digest and blob path but no
+// repository: a manifest belongs to every repository that links it.
+//
+// ArtifactType is the body's artifactType; when that is absent from an image
+// manifest whose config is not an image config, it is the config's
+// mediaType, as the OCI image spec defines the artifact type (the empty
+// descriptor's type application/vnd.oci.empty.v1+json says nothing and is
+// not used).
+func ParseManifest(dgst digest.Digest, body []byte) (Manifest, []Problem) {
+	p := manifestParse{m: Manifest{Digest: dgst, Size: int64(len(body))}}
+	p.parse(body)
+	return p.m, p.problems
+}
+
+type manifestParse struct {
+	m        Manifest
+	problems []Problem
+}
+
+func (p *manifestParse) problem(kind ProblemKind, format string, args ...any) {
+	p.problems = append(p.problems, Problem{
+		Kind:    kind,
+		Path:    blobDataPath(p.m.Digest),
+		Digest:  p.m.Digest,
+		Message: fmt.Sprintf("manifest %s: ", p.m.Digest) + fmt.Sprintf(format, args...),
+	})
+}
+
+// invalid marks the manifest as one the registry cannot read.
+func (p *manifestParse) invalid(body []byte, err error) {
+	p.m.Kind = KindInvalid
+	p.m.References = nil
+	p.m.Config = ""
+	if json.Valid(body) {
+		p.m.Body = body
+	} else {
+		p.m.Body = nil
+	}
+	p.problem(ProblemManifestInvalid, "%v", err)
+}
+
+func (p *manifestParse) parse(body []byte) {
+	// The registry's first look: exactly this struct (specs.Versioned plus
+	// mediaType), and any error fails the read.
+	var versioned struct {
+		SchemaVersion int    `json:"schemaVersion"`
+		MediaType     string `json:"mediaType,omitempty"`
+	}
+	if err := json.Unmarshal(body, &versioned); err != nil {
+		p.invalid(body, fmt.Errorf("not a JSON manifest: %w", err))
+		return
+	}
+	p.m.Body = body
+	p.m.SchemaVersion = versioned.SchemaVersion
+	p.m.MediaType = versioned.MediaType
+
+	switch versioned.SchemaVersion {
+	case 2:
+	case 1:
+		p.schema1(body)
+		return
+	default:
+		p.m.Kind = KindUnknown
+		p.problem(ProblemManifestUnknown, "unrecognized schema version %d", versioned.SchemaVersion)
+		p.bestEffortReferences(body)
+		return
+	}
+
+	switch versioned.MediaType {
+	case schema2.MediaTypeManifest:
+		var dm schema2.DeserializedManifest
+		if err := dm.UnmarshalJSON(body); err != nil {
+			p.invalid(body, err)
+			return
+		}
+		p.image(dm.Config, dm.Layers)
+	case v1.MediaTypeImageManifest:
+		var dm ocischema.DeserializedManifest
+		if err := dm.UnmarshalJSON(body); err != nil {
+			p.invalid(body, err)
+			return
+		}
+		p.image(dm.Config, dm.Layers)
+	case manifestlist.MediaTypeManifestList:
+		var dl manifestlist.DeserializedManifestList
+		if err := dl.UnmarshalJSON(body); err != nil {
+			p.invalid(body, err)
+			return
+		}
+		p.m.Kind = KindIndex
+		for i, md := range dl.Manifests {
+			ref := p.reference(RefChild, i, fmt.Sprintf("manifests[%d]", i), md.Descriptor)
+			if ref == nil {
+				continue
+			}
+			ref.Platform = nil
+			if pl := md.Platform; pl.OS != "" || pl.Architecture != "" || pl.Variant != "" {
+				ref.Platform = &Platform{OS: pl.OS, Architecture: pl.Architecture, Variant: pl.Variant}
+			}
+		}
+	case v1.MediaTypeImageIndex:
+		var di ocischema.DeserializedImageIndex
+		if err := di.UnmarshalJSON(body); err != nil {
+			p.invalid(body, err)
+			return
+		}
+		p.index(di.Manifests)
+	case "":
+		// As the registry: an index if it unmarshals as one with a
+		// manifests array, else an OCI image manifest. (When the index
+		// unmarshal fails the registry v3.1 dereferences a nil result and
+		// panics; no client can read such a body.)
+		var di ocischema.DeserializedImageIndex
+		if err := di.UnmarshalJSON(body); err != nil {
+			p.invalid(body, fmt.Errorf("no mediaType and not readable as an image index: %w", err))
+			return
+		}
+		if di.Manifests != nil {
+			p.m.MediaType = v1.MediaTypeImageIndex
+			p.index(di.Manifests)
+			break
+		}
+		var dm ocischema.DeserializedManifest
+		if err := dm.UnmarshalJSON(body); err != nil {
+			p.invalid(body, err)
+			return
+		}
+		p.m.MediaType = v1.MediaTypeImageManifest
+		p.image(dm.Config, dm.Layers)
+	default:
+		p.m.Kind = KindUnknown
+		p.problem(ProblemManifestUnknown, "mediaType %q is not one the registry serves", versioned.MediaType)
+		p.bestEffortReferences(body)
+		return
+	}
+	p.extras(body)
+}
+
+func (p *manifestParse) image(config v1.Descriptor, layers []v1.Descriptor) {
+	p.m.Kind = KindImage
+	if ref := p.reference(RefConfig, 0, "config", config); ref != nil {
+		p.m.Config = ref.Digest
+	}
+	for i, l := range layers {
+		p.reference(RefLayer, i, fmt.Sprintf("layers[%d]", i), l)
+	}
+}
+
+func (p *manifestParse) index(children []v1.Descriptor) {
+	p.m.Kind = KindIndex
+	for i, c := range children {
+		p.reference(RefChild, i, fmt.Sprintf("manifests[%d]", i), c)
+	}
+}
+
+// reference records a descriptor as a reference and returns it (nil when the
+// descriptor names no digest at all).
+func (p *manifestParse) reference(kind ReferenceKind, pos int, where string, d v1.Descriptor) *Reference {
+	if d.Digest == "" {
+		p.problem(ProblemManifestInvalid, "%s has no digest", where)
+		return nil
+	}
+	if d.Digest.Algorithm() != digest.SHA256 || d.Digest.Validate() != nil {
+		// The garbage collector marks such a reference by that digest,
+		// not by the sha256 the blob is stored under.
+		p.problem(ProblemNonSHA256, "%s references %q, not a sha256 digest", where, d.Digest)
+	}
+	ref := Reference{
+		Kind:         kind,
+		Position:     pos,
+		Digest:       d.Digest,
+		MediaType:    d.MediaType,
+		Size:         d.Size,
+		ArtifactType: d.ArtifactType,
+	}
+	if d.Platform != nil {
+		ref.Platform = &Platform{OS: d.Platform.OS, Architecture: d.Platform.Architecture, Variant: d.Platform.Variant}
+	}
+	p.m.References = append(p.m.References, ref)
+	return &p.m.References[len(p.m.References)-1]
+}
+
+// extras reads what the registry stores but ignores: artifactType and
+// subject. A malformed one is left out; the registry serves the body anyway.
+func (p *manifestParse) extras(body []byte) {
+	var ex struct {
+		ArtifactType string         `json:"artifactType"`
+		Subject      *v1.Descriptor `json:"subject"`
+	}
+	if err := json.Unmarshal(body, &ex); err != nil {
+		return
+	}
+	p.m.ArtifactType = ex.ArtifactType
+	if ex.Subject != nil {
+		if ref := p.reference(RefSubject, 0, "subject", *ex.Subject); ref != nil {
+			p.m.Subject = ref.Digest
+		}
+	}
+	if p.m.ArtifactType == "" && p.m.Kind == KindImage {
+		if ct := p.configMediaType(); !isImageConfigType(ct) && ct != v1.MediaTypeEmptyJSON && ct != "" {
+			p.m.ArtifactType = ct
+		}
+	}
+}
+
+func (p *manifestParse) configMediaType() string {
+	for _, r := range p.m.References {
+		if r.Kind == RefConfig {
+			return r.MediaType
+		}
+	}
+	return ""
+}
+
+// schema1 records a schemaVersion 1 manifest: registry v3 cannot read it, but
+// its layers are still recorded so that nothing it uses looks unused.
+func (p *manifestParse) schema1(body []byte) {
+	p.m.Kind = KindSchema1
+	p.problem(ProblemManifestSchema1, "schemaVersion 1: registry v3 cannot read it and its garbage collector aborts on it")
+	var s1 struct {
+		FSLayers []struct {
+			BlobSum digest.Digest `json:"blobSum"`
+		} `json:"fsLayers"`
+		Signatures json.RawMessage `json:"signatures"`
+	}
+	err := json.Unmarshal(body, &s1)
+	if p.m.MediaType == "" {
+		p.m.MediaType = mediaTypeSchema1
+		if err == nil && len(s1.Signatures) > 0 {
+			p.m.MediaType = mediaTypeSchema1Signed
+		}
+	}
+	if err != nil {
+		return
+	}
+	for i, l := range s1.FSLayers {
+		p.reference(RefLayer, i, fmt.Sprintf("fsLayers[%d]", i), v1.Descriptor{Digest: l.BlobSum})
+	}
+}
+
+// bestEffortReferences records the descriptors of a manifest the registry
+// does not serve, so that blobs it names are not taken for unused.
+func (p *manifestParse) bestEffortReferences(body []byte) {
+	var b struct {
+		Config    *v1.Descriptor  `json:"config"`
+		Layers    []v1.Descriptor `json:"layers"`
+		Blobs     []v1.Descriptor `json:"blobs"` // the withdrawn OCI artifact manifest
+		Manifests []v1.Descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return
+	}
+	if b.Config != nil {
+		if ref := p.reference(RefConfig, 0, "config", *b.Config); ref != nil {
+			p.m.Config = ref.Digest
+		}
+	}
+	for i, l := range append(b.Layers, b.Blobs...) {
+		p.reference(RefLayer, i, fmt.Sprintf("layers[%d]", i), l)
+	}
+	for i, c := range b.Manifests {
+		p.reference(RefChild, i, fmt.Sprintf("manifests[%d]", i), c)
+	}
+	p.extras(body)
+}
+
+// isImageConfigType reports whether a config media type is an image config
+// whose blob ParseImageConfig reads.
+func isImageConfigType(mediaType string) bool {
+	return mediaType == v1.MediaTypeImageConfig || mediaType == schema2.MediaTypeImageConfig
+}
+
+// ParseImageConfig parses the fields people query from an image config blob
+// (OCI or Docker). Created is zero when absent or not RFC 3339.
+func ParseImageConfig(b []byte) (ImageConfig, error) {
+	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
+		return ImageConfig{}, fmt.Errorf("parse image config: not a JSON object: %s", quote(b))
+	}
+	var c struct {
+		Created      json.RawMessage `json:"created"`
+		OS           string          `json:"os"`
+		Architecture string          `json:"architecture"`
+		Variant      string          `json:"variant"`
+		Config       *struct {
+			Labels map[string]string `json:"Labels"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return ImageConfig{}, fmt.Errorf("parse image config: %w", err)
+	}
+	ic := ImageConfig{OS: c.OS, Architecture: c.Architecture, Variant: c.Variant}
+	if c.Config != nil && len(c.Config.Labels) > 0 {
+		ic.Labels = c.Config.Labels
+	}
+	var created string
+	if json.Unmarshal(c.Created, &created) == nil {
+		if t, err := time.Parse(time.RFC3339Nano, created); err == nil {
+			ic.Created = t.UTC()
+		}
+	}
+	return ic, nil
+}

@@ -1,0 +1,410 @@
+package walker
+
+import (
+	"path"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// walkRepoTree finds repositories below dir by the registry's own rule: a
+// directory is a repository iff it directly contains _manifests, and entries
+// starting with "_" are never descended into. Each child directory may be
+// walked by another worker. It reports false when dir cannot be read.
+func (w *walker) walkRepoTree(dir, name string, self Entry) bool {
+	if !self.IsDir {
+		w.problem(ProblemStrayFile, dir, "", "", "%s is a file, not a directory", dir)
+		return false
+	}
+	entries, err := w.st.List(w.ctx, dir)
+	if err != nil {
+		w.readError(dir, "", err)
+		return false
+	}
+	var manifests, layers, uploads bool
+	for _, e := range entries {
+		switch e.Name {
+		case "_manifests":
+			manifests = true // the catalog does not look at what it is
+		case "_layers":
+			layers = e.IsDir
+		case "_uploads":
+			uploads = e.IsDir
+		}
+	}
+	for _, e := range entries {
+		if !e.IsDir || strings.HasPrefix(e.Name, "_") {
+			continue
+		}
+		w.spawn(func() { w.walkRepoTree(dir+"/"+e.Name, path.Join(name, e.Name), e) })
+	}
+	if name != "" && (manifests || layers || uploads) {
+		w.walkRepo(name, dir, manifests, layers, uploads)
+	}
+	return true
+}
+
+func (w *walker) walkRepo(name, dir string, manifests, layers, uploads bool) {
+	if !w.send(Repository{Name: name, Listed: manifests, HasLayers: layers, HasUploads: uploads}) {
+		return
+	}
+	switch {
+	case !manifests:
+		w.problem(ProblemLayersOnlyRepo, dir, name, "",
+			"%q has _layers or _uploads but no _manifests: the registry's catalog and garbage collector do not see it, and GC deletes the blobs only it links", name)
+	case !validRepoName(name):
+		w.problem(ProblemInvalidRepoName, dir, name, "",
+			"%q is not a valid repository name: the registry's garbage collector aborts on it", name)
+	}
+	if manifests {
+		revisions := w.walkRevisions(name, dir+"/_manifests/revisions")
+		w.walkTags(name, dir+"/_manifests/tags", revisions)
+	}
+	if layers {
+		w.walkLayers(name, dir+"/_layers")
+	}
+	if uploads {
+		w.walkUploads(name, dir+"/_uploads")
+	}
+}
+
+// walkRevisions sends the revisions of a repository and reads the manifest
+// of each target not read yet. It returns the revision digests (from the
+// paths) that have a readable link, for checking the tags.
+func (w *walker) walkRevisions(repo, dir string) map[digest.Digest]struct{} {
+	revisions := map[digest.Digest]struct{}{}
+	w.walkDigestDirs(repo, dir, func(d digest.Digest, linkDir string) {
+		target, linkedAt, ok := w.readLink(repo, linkDir)
+		if !ok {
+			return
+		}
+		linkPath := linkDir + "/link"
+		revisions[d] = struct{}{}
+		if !w.send(Revision{Repo: repo, Digest: d, Target: target, LinkedAt: linkedAt}) {
+			return
+		}
+		if target != d {
+			w.problem(ProblemRevisionAlias, linkPath, repo, d,
+				"revision %s links %s: the garbage collector enumerates revisions by link content, does not find this one under %s and never marks it", d, target, target.Algorithm())
+		}
+		if target.Algorithm() != digest.SHA256 {
+			w.problem(ProblemNonSHA256, linkPath, repo, target, "revision %s links %s, not a sha256 digest", d, target)
+		}
+		size, exists := w.blobs.lookup(target)
+		if !exists {
+			w.problem(ProblemMissingBlob, linkPath, repo, target,
+				"revision %s of %q: manifest blob %s does not exist", d, repo, target)
+			return
+		}
+		if w.manifests.claim(target) {
+			w.readManifest(target, size)
+		}
+	})
+	return revisions
+}
+
+func (w *walker) readManifest(d digest.Digest, size int64) {
+	p := blobDataPath(d)
+	if size > maxManifestSize {
+		w.send(Manifest{Digest: d, Kind: KindInvalid, Size: size})
+		w.problem(ProblemManifestInvalid, p, "", d,
+			"manifest %s is %d bytes, more than the %d the registry accepts; not read", d, size, maxManifestSize)
+		return
+	}
+	body, ok := w.readFile(p, "")
+	if !ok {
+		return
+	}
+	m, problems := ParseManifest(d, body)
+	if m.Kind == KindImage && m.Config != "" {
+		for _, r := range m.References {
+			if r.Kind == RefConfig && isImageConfigType(r.MediaType) {
+				m.Image = w.imageConfig(m.Config, d)
+				break
+			}
+		}
+	}
+	if !w.send(m) {
+		return
+	}
+	for _, pr := range problems {
+		w.send(pr)
+	}
+}
+
+// configEntry is an image config read once and shared by every manifest
+// that uses it.
+type configEntry struct {
+	done chan struct{}
+	img  *ImageConfig
+}
+
+// imageConfig returns the parsed config blob cfg of manifest m, reading it
+// only the first time any worker asks for it.
+func (w *walker) imageConfig(cfg, m digest.Digest) *ImageConfig {
+	w.configMu.Lock()
+	e, loading := w.configs[cfg]
+	if !loading {
+		e = &configEntry{done: make(chan struct{})}
+		w.configs[cfg] = e
+	}
+	w.configMu.Unlock()
+	if loading {
+		select {
+		case <-e.done:
+			return e.img
+		case <-w.ctx.Done():
+			return nil
+		}
+	}
+	defer close(e.done)
+	e.img = w.loadImageConfig(cfg, m)
+	return e.img
+}
+
+func (w *walker) loadImageConfig(cfg, m digest.Digest) *ImageConfig {
+	p := blobDataPath(cfg)
+	size, exists := w.blobs.lookup(cfg)
+	if !exists {
+		w.problem(ProblemConfigInvalid, p, "", cfg, "config blob %s of manifest %s does not exist", cfg, m)
+		return nil
+	}
+	if size > maxConfigSize {
+		w.problem(ProblemConfigInvalid, p, "", cfg, "config blob %s of manifest %s is %d bytes; not read", cfg, m, size)
+		return nil
+	}
+	b, ok := w.readFile(p, "")
+	if !ok {
+		return nil
+	}
+	ic, err := ParseImageConfig(b)
+	if err != nil {
+		w.problem(ProblemConfigInvalid, p, "", cfg, "config blob %s of manifest %s: %v", cfg, m, err)
+		return nil
+	}
+	return &ic
+}
+
+func (w *walker) walkTags(repo, dir string, revisions map[digest.Digest]struct{}) {
+	tags, ok := w.list(dir, repo)
+	if !ok {
+		return
+	}
+	for _, t := range tags {
+		if w.ctx.Err() != nil {
+			return
+		}
+		tagDir := dir + "/" + t.Name
+		if !t.IsDir {
+			w.stray(repo, tagDir, "where a tag directory belongs")
+			continue
+		}
+		entries, ok := w.list(tagDir, repo)
+		if !ok {
+			continue
+		}
+		hasCurrent := false
+		for _, e := range entries {
+			switch {
+			case e.Name == "current" && e.IsDir:
+				hasCurrent = true
+				w.walkTagCurrent(repo, t.Name, tagDir+"/current", revisions)
+			case e.Name == "index" && e.IsDir:
+				w.walkTagIndex(repo, t.Name, tagDir+"/index")
+			default:
+				w.stray(repo, tagDir+"/"+e.Name, "in a tag directory, where only current/ and index/ belong")
+			}
+		}
+		if !hasCurrent {
+			w.problem(ProblemMissingLink, tagDir+"/current/link", repo, "",
+				"tag %q of %q has no current/link: the registry lists the tag but cannot resolve it", t.Name, repo)
+		}
+	}
+}
+
+func (w *walker) walkTagCurrent(repo, tag, currentDir string, revisions map[digest.Digest]struct{}) {
+	d, pushedAt, ok := w.readLink(repo, currentDir)
+	if !ok {
+		return
+	}
+	if !w.send(Tag{Repo: repo, Name: tag, Digest: d, PushedAt: pushedAt}) {
+		return
+	}
+	linkPath := currentDir + "/link"
+	what := "tag " + repo + ":" + tag
+	w.checkLink(repo, linkPath, what, d)
+	if _, ok := revisions[d]; !ok {
+		w.problem(ProblemTagWithoutTarget, linkPath, repo, d,
+			"%s names %s, which has no revision link in %q: pulling the tag fails", what, d, repo)
+	}
+}
+
+func (w *walker) walkTagIndex(repo, tag, dir string) {
+	w.walkDigestDirs(repo, dir, func(_ digest.Digest, linkDir string) {
+		d, linkedAt, ok := w.readLink(repo, linkDir)
+		if !ok {
+			return
+		}
+		if w.send(TagHistory{Repo: repo, Tag: tag, Digest: d, LinkedAt: linkedAt}) {
+			w.checkLink(repo, linkDir+"/link", "history of tag "+repo+":"+tag, d)
+		}
+	})
+}
+
+func (w *walker) walkLayers(repo, dir string) {
+	w.walkDigestDirs(repo, dir, func(_ digest.Digest, linkDir string) {
+		d, linkedAt, ok := w.readLink(repo, linkDir)
+		if !ok {
+			return
+		}
+		if w.send(LayerLink{Repo: repo, Digest: d, LinkedAt: linkedAt}) {
+			w.checkLink(repo, linkDir+"/link", "layer link of "+repo, d)
+		}
+	})
+}
+
+// checkLink reports a link to a blob that does not exist, and one by a
+// digest other than sha256.
+func (w *walker) checkLink(repo, linkPath, what string, d digest.Digest) {
+	if d.Algorithm() != digest.SHA256 {
+		w.problem(ProblemNonSHA256, linkPath, repo, d, "%s links %s, not a sha256 digest", what, d)
+	}
+	if _, exists := w.blobs.lookup(d); !exists {
+		w.problem(ProblemDanglingLink, linkPath, repo, d, "%s names %s, whose blob does not exist", what, d)
+	}
+}
+
+func (w *walker) walkUploads(repo, dir string) {
+	uploads, ok := w.list(dir, repo)
+	if !ok {
+		return
+	}
+	for _, u := range uploads {
+		if w.ctx.Err() != nil {
+			return
+		}
+		upDir := dir + "/" + u.Name
+		if !u.IsDir {
+			w.stray(repo, upDir, "where an upload directory belongs")
+			continue
+		}
+		entries, ok := w.list(upDir, repo)
+		if !ok {
+			continue
+		}
+		up := Upload{Repo: repo, UUID: u.Name}
+		var startedAt []byte
+		var hasStartedAt, readStartedAt bool
+		for _, e := range entries {
+			switch {
+			case e.Name == "data" && !e.IsDir:
+				up.Size = e.Size
+			case e.Name == "startedat" && !e.IsDir:
+				hasStartedAt = true
+				startedAt, readStartedAt = w.readFile(upDir+"/startedat", repo)
+			case e.Name == "hashstates" && e.IsDir:
+			default:
+				w.stray(repo, upDir+"/"+e.Name, "in an upload directory, where only data, startedat and hashstates/ belong")
+			}
+		}
+		var parseErr error
+		if readStartedAt {
+			// Parsed as the registry's upload purger does.
+			var t time.Time
+			t, parseErr = time.Parse(time.RFC3339, string(startedAt))
+			up.StartedAt = t.UTC()
+			if parseErr != nil {
+				up.StartedAt = time.Time{}
+			}
+		}
+		if !w.send(up) {
+			return
+		}
+		switch {
+		case !hasStartedAt:
+			w.problem(ProblemBadUpload, upDir+"/startedat", repo, "",
+				"upload %s of %q has no startedat: the registry's upload purger cannot age it", u.Name, repo)
+		case parseErr != nil:
+			w.problem(ProblemBadUpload, upDir+"/startedat", repo, "",
+				"upload %s of %q: startedat %s is not an RFC 3339 time", u.Name, repo, quote(startedAt))
+		}
+	}
+}
+
+// walkDigestDirs calls fn for every <alg>/<hex> directory below dir, the
+// shape of revisions/, _layers/ and a tag's index/.
+func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkDir string)) {
+	algs, ok := w.list(dir, repo)
+	if !ok {
+		return
+	}
+	for _, a := range algs {
+		algDir := dir + "/" + a.Name
+		if !a.IsDir {
+			w.stray(repo, algDir, "where a digest algorithm directory belongs")
+			continue
+		}
+		if hexLen(a.Name) == 0 {
+			w.problem(ProblemBadLink, algDir, repo, "", "%s is not named by a digest algorithm (sha256, sha384, sha512)", algDir)
+			continue
+		}
+		hexes, ok := w.list(algDir, repo)
+		if !ok {
+			continue
+		}
+		for _, h := range hexes {
+			if w.ctx.Err() != nil {
+				return
+			}
+			linkDir := algDir + "/" + h.Name
+			if !h.IsDir {
+				w.stray(repo, linkDir, "where a link directory belongs")
+				continue
+			}
+			d, ok := digestFromPath(a.Name, h.Name)
+			if !ok {
+				w.problem(ProblemBadLink, linkDir, repo, "", "%s is not named by a %s digest", linkDir, a.Name)
+				continue
+			}
+			fn(d, linkDir)
+		}
+	}
+}
+
+// readLink reads the link file of a link directory strictly, as the
+// registry does. ok is false when there is no usable link; the reason is
+// reported.
+func (w *walker) readLink(repo, linkDir string) (d digest.Digest, modTime time.Time, ok bool) {
+	entries, ok := w.list(linkDir, repo)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	var link *Entry
+	for i, e := range entries {
+		if e.Name == "link" && !e.IsDir {
+			link = &entries[i]
+			continue
+		}
+		w.stray(repo, linkDir+"/"+e.Name, "in a link directory, where only link belongs")
+	}
+	linkPath := linkDir + "/link"
+	if link == nil {
+		w.problem(ProblemMissingLink, linkPath, repo, "", "%s has no link file", linkDir)
+		return "", time.Time{}, false
+	}
+	b, ok := w.readFile(linkPath, repo)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	d, err := ParseLink(b)
+	if err != nil {
+		w.problem(ProblemBadLink, linkPath, repo, "", "%v: the registry fails on this link", err)
+		return "", time.Time{}, false
+	}
+	return d, link.ModTime, true
+}
+
+func (w *walker) stray(repo, p, where string) {
+	w.problem(ProblemStrayFile, p, repo, "", "stray %s %s", path.Base(p), where)
+}

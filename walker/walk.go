@@ -1,0 +1,271 @@
+package walker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Options tune a walk. The zero value is ready to use.
+type Options struct {
+	// Workers bounds how many directories are read at once. Zero means
+	// runtime.NumCPU()*4; it is capped at maxWorkers.
+	Workers int
+	// Progress, if set, is called from time to time (at most every
+	// progressEvery) and once at the end, from the goroutine that calls
+	// the Sink.
+	Progress func(Progress)
+}
+
+const (
+	maxWorkers    = 256
+	progressEvery = 250 * time.Millisecond
+	// maxManifestSize is the registry's limit on a manifest it accepts
+	// (handlers.maxManifestBodySize); a bigger "manifest" is not read.
+	maxManifestSize = 4 << 20
+	// maxConfigSize bounds the image config blobs read into memory.
+	maxConfigSize = 32 << 20
+)
+
+// Walk reads the whole registry storage st and sends what it finds to sink:
+// first every blob, then every repository with its revisions, manifests,
+// tags, tag history, layer links and uploads. Anomalies become Problems and
+// the walk goes on; it fails only when the storage root cannot be listed,
+// when neither repositories/ nor blobs/ can be read (ErrUnreadableStorage),
+// when sink returns an error (returned as is), or when ctx is done. The
+// Stats count what was sent, also when an error is returned.
+func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, error) {
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU() * 4
+	}
+	workers = min(workers, maxWorkers)
+
+	top, err := st.List(ctx, "")
+	if err != nil {
+		return Stats{}, fmt.Errorf("list registry storage root: %w", err)
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w := &walker{
+		ctx:       ctx,
+		st:        st,
+		out:       make(chan any, 4*workers),
+		sem:       make(chan struct{}, workers),
+		manifests: newDigestSet(),
+		configs:   make(map[digest.Digest]*configEntry),
+	}
+	var runErr error
+	go func() {
+		runErr = w.run(top)
+		close(w.out)
+	}()
+
+	stats, sinkErr := emit(w.out, sink, opts.Progress, cancel)
+	// w.out is closed: every worker has returned and runErr is set.
+	stats.FilesRead = int(w.filesRead.Load())
+	if sinkErr != nil {
+		return stats, sinkErr
+	}
+	if err := context.Cause(ctx); err != nil {
+		return stats, err
+	}
+	return stats, runErr
+}
+
+// walker is the state of one walk shared by its workers.
+type walker struct {
+	ctx context.Context
+	st  Storage
+	out chan any // records for the emitter
+	sem chan struct{}
+	wg  sync.WaitGroup
+
+	blobMu    sync.Mutex
+	blobList  []blobEntry // collected during the blob phase
+	blobOther map[digest.Digest]int64
+	blobs     *blobSet // read-only once the blob phase is over
+
+	manifests *digestSet // manifest digests claimed for reading
+
+	configMu sync.Mutex
+	configs  map[digest.Digest]*configEntry
+
+	filesRead atomic.Int64
+}
+
+// run walks blobs, then repositories, so that every link can be checked
+// against the complete set of blobs without keeping the links in memory.
+func (w *walker) run(top []Entry) error {
+	has := map[string]Entry{}
+	for _, e := range top {
+		has[e.Name] = e
+	}
+
+	blobsOK := true
+	if e, ok := has["blobs"]; ok {
+		blobsOK = w.walkBlobs(e)
+	}
+	w.wg.Wait()
+	w.blobs = newBlobSet(w.blobList, w.blobOther)
+	w.blobList, w.blobOther = nil, nil
+
+	reposOK := true
+	if e, ok := has["repositories"]; ok {
+		reposOK = w.walkRepoTree("repositories", "", e)
+	}
+	w.wg.Wait()
+
+	if !blobsOK && !reposOK {
+		return fmt.Errorf("walk registry storage: %w: neither repositories/ nor blobs/ can be read", ErrUnreadableStorage)
+	}
+	return nil
+}
+
+// spawn runs f on a worker if one is free, else right here: a worker that
+// finds more work never waits for a free worker, so the walk cannot
+// deadlock however deep the tree.
+func (w *walker) spawn(f func()) {
+	if w.ctx.Err() != nil {
+		return
+	}
+	select {
+	case w.sem <- struct{}{}:
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			defer func() { <-w.sem }()
+			f()
+		}()
+	default:
+		f()
+	}
+}
+
+// send hands a record to the emitter; false means the walk is stopping.
+func (w *walker) send(rec any) bool {
+	select {
+	case w.out <- rec:
+		return true
+	case <-w.ctx.Done():
+		return false
+	}
+}
+
+func (w *walker) problem(kind ProblemKind, path, repo string, d digest.Digest, format string, args ...any) {
+	w.send(Problem{Kind: kind, Path: path, Repo: repo, Digest: d, Message: fmt.Sprintf(format, args...)})
+}
+
+// list lists dir. A directory that does not exist (removed meanwhile, or an
+// optional one) gives ok false silently; any other error is a problem.
+func (w *walker) list(dir, repo string) ([]Entry, bool) {
+	entries, err := w.st.List(w.ctx, dir)
+	if err != nil {
+		w.readError(dir, repo, err)
+		return nil, false
+	}
+	return entries, true
+}
+
+// readFile reads a file and counts it.
+func (w *walker) readFile(p, repo string) ([]byte, bool) {
+	b, err := w.st.ReadFile(w.ctx, p)
+	if err != nil {
+		w.readError(p, repo, err)
+		return nil, false
+	}
+	w.filesRead.Add(1)
+	return b, true
+}
+
+func (w *walker) readError(p, repo string, err error) {
+	switch {
+	case w.ctx.Err() != nil, errors.Is(err, fs.ErrNotExist):
+	default:
+		w.problem(ProblemUnreadable, p, repo, "", "read %s: %v", p, err)
+	}
+}
+
+// emit calls the sink for every record until out is closed. After a sink
+// error it cancels the walk and drains out, so that no worker is left
+// blocked.
+func emit(out <-chan any, sink Sink, progress func(Progress), cancel context.CancelCauseFunc) (Stats, error) {
+	var (
+		stats   Stats
+		sinkErr error
+		tick    <-chan time.Time
+		last    Progress
+	)
+	snapshot := func() Progress {
+		return Progress{Repos: stats.Repos, Manifests: stats.Manifests, Blobs: stats.Blobs, Problems: stats.Problems}
+	}
+	if progress != nil {
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case rec, ok := <-out:
+			if !ok {
+				if progress != nil {
+					progress(snapshot())
+				}
+				return stats, sinkErr
+			}
+			if sinkErr != nil {
+				continue
+			}
+			if err := dispatch(sink, rec, &stats); err != nil {
+				sinkErr = err
+				cancel(err)
+			}
+		case <-tick:
+			if p := snapshot(); p != last && sinkErr == nil {
+				last = p
+				progress(p)
+			}
+		}
+	}
+}
+
+func dispatch(sink Sink, rec any, stats *Stats) error {
+	switch r := rec.(type) {
+	case Repository:
+		stats.Repos++
+		return sink.Repository(r)
+	case Tag:
+		stats.Tags++
+		return sink.Tag(r)
+	case TagHistory:
+		return sink.TagHistory(r)
+	case Revision:
+		stats.Revisions++
+		return sink.Revision(r)
+	case LayerLink:
+		stats.LayerLinks++
+		return sink.LayerLink(r)
+	case Upload:
+		stats.Uploads++
+		return sink.Upload(r)
+	case Blob:
+		stats.Blobs++
+		stats.BlobBytes += r.Size
+		return sink.Blob(r)
+	case Manifest:
+		stats.Manifests++
+		return sink.Manifest(r)
+	case Problem:
+		stats.Problems++
+		return sink.Problem(r)
+	}
+	return fmt.Errorf("emit record: unexpected %T", rec)
+}

@@ -1,0 +1,289 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/regsql/regsql/migrations"
+	"github.com/regsql/regsql/walker"
+)
+
+// BuildOptions says where the records come from and how to walk.
+type BuildOptions struct {
+	Root     string // the storage read, as the user named it; stored in scans.root
+	Driver   string // the storage driver's name; stored in scans.driver
+	Version  string // regsql's version; stored in scans.version
+	Workers  int    // parallel readers for the walker; 0 lets it choose
+	Progress func(walker.Progress)
+}
+
+// Summary counts what a build wrote.
+type Summary struct {
+	Repos      int
+	Tags       int
+	Revisions  int
+	Manifests  int
+	Blobs      int
+	BlobBytes  int64
+	LayerLinks int
+	Uploads    int
+	Problems   int
+	Duration   time.Duration
+}
+
+// walkFunc feeds a walk's records to sink. Build's is walker.Walk over the
+// storage; tests feed records directly.
+type walkFunc func(ctx context.Context, sink walker.Sink) error
+
+// Build walks st and writes a new index database at dbPath.
+//
+// The database is built in a temporary file next to dbPath and renamed over
+// it only when complete, so an error or a cancelled ctx leaves any existing
+// dbPath untouched and no temporary file behind. Build refuses to replace a
+// file that is not a regsql database.
+func Build(ctx context.Context, dbPath string, st walker.Storage, opts BuildOptions) (Summary, error) {
+	walk := func(ctx context.Context, sink walker.Sink) error {
+		_, err := walker.Walk(ctx, st, sink, walker.Options{Workers: opts.Workers, Progress: opts.Progress})
+		return err
+	}
+	return build(ctx, dbPath, migrations.FS, opts, walk)
+}
+
+func build(ctx context.Context, dbPath string, fsys fs.FS, opts BuildOptions, walk walkFunc) (Summary, error) {
+	start := time.Now()
+	if err := checkReplaceable(ctx, dbPath); err != nil {
+		return Summary{}, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(dbPath), "."+filepath.Base(dbPath)+".tmp-*")
+	if err != nil {
+		return Summary{}, fmt.Errorf("create index next to %q: %w", dbPath, err)
+	}
+	tmp := f.Name()
+	if err := f.Close(); err != nil {
+		removeDatabase(tmp)
+		return Summary{}, fmt.Errorf("create index next to %q: %w", dbPath, err)
+	}
+
+	sum, err := fill(ctx, tmp, fsys, opts, walk, start)
+	if err == nil {
+		// A walk that stops early on cancellation may return nil: an index
+		// of part of the storage must never replace a whole one.
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = syncFile(tmp)
+	}
+	if err == nil {
+		if err = os.Rename(tmp, dbPath); err != nil {
+			err = fmt.Errorf("move index into place at %q: %w", dbPath, err)
+		}
+	}
+	if err != nil {
+		removeDatabase(tmp)
+		return Summary{}, err
+	}
+	syncDir(filepath.Dir(dbPath))
+	sum.Duration = time.Since(start)
+	return sum, nil
+}
+
+// fill creates the schema in the empty database file at path and loads a
+// walk into it, in one transaction.
+func fill(ctx context.Context, path string, fsys fs.FS, opts BuildOptions, walk walkFunc, start time.Time) (sum Summary, err error) {
+	db, err := sql.Open("sqlite", buildDSN(path))
+	if err != nil {
+		return Summary{}, fmt.Errorf("open new index %q: %w", path, err)
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close new index %q: %w", path, cerr)
+		}
+	}()
+	// One connection: the pragmas below are per connection, and the file
+	// is ours alone.
+	db.SetMaxOpenConns(1)
+
+	if err := migrate(ctx, db, fsys); err != nil {
+		return Summary{}, err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return Summary{}, fmt.Errorf("begin loading index: %w", err)
+	}
+	// After Commit this is a no-op; after an error the file is removed anyway.
+	defer tx.Rollback()
+
+	w := newWriter(ctx, tx)
+	defer w.close() // on error: the statements die with the transaction anyway
+	if err := walk(ctx, w); err != nil {
+		return Summary{}, err
+	}
+	if err := w.finish(tx); err != nil {
+		return Summary{}, err
+	}
+	sum, err = counts(ctx, tx)
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := insertScan(ctx, tx, opts, start, sum); err != nil {
+		return Summary{}, err
+	}
+	if err := w.close(); err != nil {
+		return Summary{}, fmt.Errorf("close insert statements: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Summary{}, fmt.Errorf("commit index: %w", err)
+	}
+	// Statistics let the planner pick good join orders in users' queries.
+	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
+		return Summary{}, fmt.Errorf("analyze index: %w", err)
+	}
+	return sum, nil
+}
+
+// buildDSN opens a throwaway file for a bulk load: no journal and no syncs
+// (a failed build is deleted, never recovered), temporary tables in memory,
+// and a page cache of up to 256 MiB so that index pages stay in memory
+// while the load inserts out of key order.
+func buildDSN(path string) string {
+	q := url.Values{"_pragma": {
+		"journal_mode(OFF)",
+		"synchronous(OFF)",
+		"temp_store(MEMORY)",
+		"cache_size(-262144)",
+		"locking_mode(EXCLUSIVE)",
+	}}
+	return fileURI(path) + "?" + q.Encode()
+}
+
+// fileURI returns path as an SQLite file: URI, escaped so that a name with
+// '?', '#' or '%' still names the file.
+func fileURI(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	p := filepath.ToSlash(path)
+	if len(p) == 0 || p[0] != '/' {
+		p = "/" + p // a Windows drive letter: file:///C:/...
+	}
+	return "file://" + (&url.URL{Path: p}).EscapedPath()
+}
+
+// migrate applies every migration in fsys with goose.
+func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
+		goose.WithDisableGlobalRegistry(true), goose.WithLogger(goose.NopLogger()))
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// counts reads the sizes of the tables just loaded.
+func counts(ctx context.Context, tx *sql.Tx) (Summary, error) {
+	var s Summary
+	err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM repos), (SELECT count(*) FROM tags),
+		(SELECT count(*) FROM revisions), (SELECT count(*) FROM manifests),
+		(SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs),
+		(SELECT count(*) FROM layer_links), (SELECT count(*) FROM uploads),
+		(SELECT count(*) FROM problems)`).Scan(
+		&s.Repos, &s.Tags, &s.Revisions, &s.Manifests, &s.Blobs, &s.BlobBytes,
+		&s.LayerLinks, &s.Uploads, &s.Problems)
+	if err != nil {
+		return Summary{}, fmt.Errorf("count rows: %w", err)
+	}
+	return s, nil
+}
+
+func insertScan(ctx context.Context, tx *sql.Tx, opts BuildOptions, start time.Time, s Summary) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO scans
+		(root, driver, started_at, finished_at, repos, tags, revisions, manifests,
+		 blobs, blob_bytes, layer_links, uploads, problems, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		opts.Root, opts.Driver, start.Unix(), time.Now().Unix(), s.Repos, s.Tags, s.Revisions,
+		s.Manifests, s.Blobs, s.BlobBytes, s.LayerLinks, s.Uploads, s.Problems, opts.Version)
+	if err != nil {
+		return fmt.Errorf("record scan: %w", err)
+	}
+	return nil
+}
+
+// checkReplaceable refuses to build over a file that is not a regsql
+// database: a mistyped --db must not destroy someone's file. A missing or
+// empty file, or an index of any schema version, may be replaced.
+func checkReplaceable(ctx context.Context, dbPath string) error {
+	fi, err := os.Stat(dbPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("build index %q: %w", dbPath, err)
+	}
+	if fi.IsDir() || !fi.Mode().IsRegular() {
+		return fmt.Errorf("build index %q: %w", dbPath, ErrWouldReplace)
+	}
+	if fi.Size() == 0 {
+		return nil
+	}
+	db, err := sql.Open("sqlite", readOnlyDSN(dbPath))
+	if err != nil {
+		return fmt.Errorf("build index %q: %w", dbPath, err)
+	}
+	defer db.Close()
+	if _, err := schemaVersion(ctx, db); err != nil {
+		if errors.Is(err, ErrNotIndex) {
+			return fmt.Errorf("build index %q: %w", dbPath, ErrWouldReplace)
+		}
+		return fmt.Errorf("build index %q: %w", dbPath, err)
+	}
+	return nil
+}
+
+// syncFile flushes the finished database to disk before the rename makes it
+// the index: the build ran with synchronous=OFF.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("sync new index: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync new index: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sync new index: %w", err)
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable. Some systems cannot sync a
+// directory; the rename has happened either way, so errors are ignored.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
+
+// removeDatabase removes a database file and any side file SQLite may have
+// left beside it.
+func removeDatabase(path string) {
+	for _, p := range []string{path, path + "-journal", path + "-wal", path + "-shm"} {
+		_ = os.Remove(p)
+	}
+}

@@ -46,7 +46,7 @@ func dg(s string) digest.Digest { return digest.FromString(s) }
 func image(d digest.Digest, size int64, config digest.Digest, configSize int64, layers map[digest.Digest]int64, order ...digest.Digest) walker.Manifest {
 	m := walker.Manifest{
 		Digest: d, MediaType: ociImage, SchemaVersion: 2, Kind: walker.KindImage, Size: size, Config: config,
-		Body: []byte(`{"schemaVersion":2,"mediaType":"` + ociImage + `","annotations":{"org.opencontainers.image.source":"https://example.com/` + d.Encoded()[:6] + `"}}`),
+		Body:       []byte(`{"schemaVersion":2,"mediaType":"` + ociImage + `","annotations":{"org.opencontainers.image.source":"https://example.com/` + d.Encoded()[:6] + `"}}`),
 		References: []walker.Reference{{Kind: walker.RefConfig, Digest: config, Size: configSize, MediaType: "application/vnd.oci.image.config.v1+json"}},
 		Image:      &walker.ImageConfig{OS: "linux", Architecture: "amd64", Created: t1000, Labels: map[string]string{"version": "1"}},
 	}

@@ -27,7 +27,7 @@ type writer struct {
 	order []*repoRow // in id order
 
 	tags, history, revisions, layers, uploads, blobs, manifests, refs, problems *batch
-	all                                                                        []*batch
+	all                                                                         []*batch
 }
 
 type repoRow struct {

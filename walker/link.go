@@ -1,6 +1,7 @@
 package walker
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
@@ -14,6 +15,11 @@ const maxQuoted = 80
 // sha256, sha384 or sha512 and lowercase hex of the algorithm's length. A
 // trailing newline or space is an error, because the registry fails on it.
 func ParseLink(b []byte) (digest.Digest, error) {
+	if t := bytes.TrimSpace(b); len(t) != len(b) && len(t) > 0 {
+		if _, err := ParseLink(t); err == nil {
+			return "", fmt.Errorf("%w: %s has whitespace around the digest", ErrBadLink, quote(b))
+		}
+	}
 	alg, hex, ok := cutColon(b)
 	if !ok {
 		return "", fmt.Errorf("%w: %s is not <algorithm>:<hex>", ErrBadLink, quote(b))

@@ -86,7 +86,7 @@ func (w *walker) walkRevisions(repo, dir string) map[digest.Digest]struct{} {
 		}
 		if target != d {
 			w.problem(ProblemRevisionAlias, linkPath, repo, d,
-				"revision %s links %s: the garbage collector enumerates revisions by link content, does not find this one under %s and never marks it", d, target, target.Algorithm())
+				"revision %s links %s: the garbage collector enumerates revisions by link content, finds no revision link for %s and skips this one, so it does not keep that blob for %q", d, target, target, repo)
 		}
 		if target.Algorithm() != digest.SHA256 {
 			w.problem(ProblemNonSHA256, linkPath, repo, target, "revision %s links %s, not a sha256 digest", d, target)

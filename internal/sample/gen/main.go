@@ -64,8 +64,10 @@ func run(out string) error {
 	return nil
 }
 
-// copyTree copies the regular files and directories under src to dst,
-// keeping file modification times (they are push times to the walker).
+// copyTree copies the regular files under src to dst, keeping their
+// modification times (they are push times to the walker). Empty directories
+// are left out, as git leaves them out: a fresh checkout and a fresh run must
+// give the same tree.
 func copyTree(src, dst string) (files int, size int64, err error) {
 	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -77,7 +79,7 @@ func copyTree(src, dst string) (files int, size int64, err error) {
 		}
 		target := filepath.Join(dst, rel)
 		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
+			return nil
 		}
 		if !d.Type().IsRegular() {
 			return errors.New("not a regular file: " + path)
@@ -88,6 +90,9 @@ func copyTree(src, dst string) (files int, size int64, err error) {
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return err
 		}
 		if err := os.WriteFile(target, data, 0o644); err != nil {

@@ -124,7 +124,7 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := ix.column("SELECT name FROM repos WHERE listed = 1 ORDER BY name")
+		got := ix.column(t, "SELECT name FROM repos WHERE listed = 1 ORDER BY name")
 		if !slices.Equal(got, want) {
 			t.Errorf("listed repos = %v, want the catalog %v", got, want)
 		}
@@ -143,7 +143,7 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			got := ix.column(`SELECT t.name FROM tags t JOIN repos r ON r.id = t.repo_id
+			got := ix.column(t, `SELECT t.name FROM tags t JOIN repos r ON r.id = t.repo_id
 			                   WHERE r.name = :repo ORDER BY t.name`, "repo", repo)
 			if !slices.Equal(got, want) {
 				t.Errorf("tags of %q = %v, want %v", repo, got, want)
@@ -152,7 +152,7 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 	})
 
 	t.Run("tag digests", func(t *testing.T) {
-		rows := ix.rows(`SELECT r.name, t.name, t.digest FROM tags t JOIN repos r ON r.id = t.repo_id ORDER BY 1, 2`)
+		rows := ix.rows(t, `SELECT r.name, t.name, t.digest FROM tags t JOIN repos r ON r.id = t.repo_id ORDER BY 1, 2`)
 		if len(rows) == 0 {
 			t.Fatal("no tags indexed")
 		}
@@ -168,7 +168,7 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 	})
 
 	t.Run("manifests and refs", func(t *testing.T) {
-		revs := ix.rows(`SELECT r.name, v.digest FROM revisions v JOIN repos r ON r.id = v.repo_id ORDER BY 1, 2`)
+		revs := ix.rows(t, `SELECT r.name, v.digest FROM revisions v JOIN repos r ON r.id = v.repo_id ORDER BY 1, 2`)
 		bodies := map[string][]byte{}
 		for _, rv := range revs {
 			// Every revision the index holds is one the registry serves.
@@ -178,12 +178,12 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 			}
 			bodies[rv[1]] = body
 		}
-		if got := ix.value("SELECT count(*) FROM manifests"); got != strconv.Itoa(len(bodies)) {
+		if got := ix.value(t, "SELECT count(*) FROM manifests"); got != strconv.Itoa(len(bodies)) {
 			t.Errorf("count(manifests) = %s, want %d distinct revisions", got, len(bodies))
 		}
 		for d, body := range bodies {
 			want := parseBody(t, body)
-			got := ix.rows(`SELECT media_type, kind, coalesce(artifact_type, ''), coalesce(config_digest, ''),
+			got := ix.rows(t, `SELECT media_type, kind, coalesce(artifact_type, ''), coalesce(config_digest, ''),
 			                       coalesce(subject_digest, ''), size, body
 			                  FROM manifests WHERE digest = :d`, "d", d)
 			wantRow := []string{want.mediaType, want.kind, want.ArtifactType, want.config(), want.subject(),
@@ -191,7 +191,7 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 			if len(got) != 1 || !slices.Equal(got[0], wantRow) {
 				t.Errorf("manifest %s = %q, want %q", d, got, wantRow)
 			}
-			gotRefs := ix.rows(`SELECT kind, position, digest, coalesce(media_type, ''), coalesce(size, ''),
+			gotRefs := ix.rows(t, `SELECT kind, position, digest, coalesce(media_type, ''), coalesce(size, ''),
 			                           coalesce(platform_os, ''), coalesce(platform_arch, ''), coalesce(platform_variant, '')
 			                      FROM refs WHERE manifest_digest = :d ORDER BY kind, position`, "d", d)
 			if wantRefs := want.refs(); !slices.EqualFunc(gotRefs, wantRefs, slices.Equal) {
@@ -201,7 +201,7 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 	})
 
 	t.Run("image configs", func(t *testing.T) {
-		rows := ix.rows(`SELECT m.digest, m.config_digest, coalesce(m.created, ''), coalesce(m.os, ''), coalesce(m.arch, ''),
+		rows := ix.rows(t, `SELECT m.digest, m.config_digest, coalesce(m.created, ''), coalesce(m.os, ''), coalesce(m.arch, ''),
 		                        coalesce(m.variant, ''), coalesce(m.labels, '')
 		                   FROM manifests m
 		                  WHERE m.kind = 'image' AND coalesce(m.artifact_type, '') = '' ORDER BY 1`)
@@ -209,7 +209,7 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 			t.Fatal("no images indexed")
 		}
 		for _, row := range rows {
-			repo := ix.value(`SELECT min(r.name) FROM revisions v JOIN repos r ON r.id = v.repo_id WHERE v.digest = :d`, "d", row[0])
+			repo := ix.value(t, `SELECT min(r.name) FROM revisions v JOIN repos r ON r.id = v.repo_id WHERE v.digest = :d`, "d", row[0])
 			data, err := reg.GetBlob(repo, digest.Digest(row[1]))
 			if err != nil {
 				t.Fatal(err)
@@ -235,14 +235,14 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 	})
 
 	t.Run("layer links", func(t *testing.T) {
-		rows := ix.rows(`SELECT r.name, l.digest FROM layer_links l JOIN repos r ON r.id = l.repo_id ORDER BY 1, 2`)
+		rows := ix.rows(t, `SELECT r.name, l.digest FROM layer_links l JOIN repos r ON r.id = l.repo_id ORDER BY 1, 2`)
 		for _, row := range rows {
 			// The registry serves a repository's blob through its layer link.
 			if _, err := reg.GetBlob(row[0], digest.Digest(row[1])); err != nil {
 				t.Errorf("layer link %s@%s: %v", row[0], row[1], err)
 			}
 		}
-		blobOnly := ix.column(`SELECT l.digest FROM layer_links l JOIN repos r ON r.id = l.repo_id WHERE r.name = :repo`, "repo", p.blobOnlyRepo)
+		blobOnly := ix.column(t, `SELECT l.digest FROM layer_links l JOIN repos r ON r.id = l.repo_id WHERE r.name = :repo`, "repo", p.blobOnlyRepo)
 		if len(blobOnly) != 1 {
 			t.Errorf("layer links of %q = %v, want the one pushed blob", p.blobOnlyRepo, blobOnly)
 		}
@@ -250,16 +250,16 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 
 	t.Run("deleted layer link", func(t *testing.T) {
 		d := p.deletedLink.String()
-		if got := ix.value(`SELECT count(*) FROM layer_links WHERE digest = :d`, "d", d); got != "0" {
+		if got := ix.value(t, `SELECT count(*) FROM layer_links WHERE digest = :d`, "d", d); got != "0" {
 			t.Errorf("layer links to the deleted link's blob = %s, want 0", got)
 		}
-		if got := ix.value(`SELECT count(*) FROM blobs WHERE digest = :d`, "d", d); got != "1" {
+		if got := ix.value(t, `SELECT count(*) FROM blobs WHERE digest = :d`, "d", d); got != "1" {
 			t.Errorf("blobs holding the deleted link's blob = %s, want 1", got)
 		}
 	})
 
 	t.Run("blob-only repository", func(t *testing.T) {
-		got := ix.rows(`SELECT listed, has_layers FROM repos WHERE name = :repo`, "repo", p.blobOnlyRepo)
+		got := ix.rows(t, `SELECT listed, has_layers FROM repos WHERE name = :repo`, "repo", p.blobOnlyRepo)
 		if want := []string{"0", "1"}; len(got) != 1 || !slices.Equal(got[0], want) {
 			t.Errorf("repo %q (listed, has_layers) = %v, want %v", p.blobOnlyRepo, got, want)
 		}
@@ -267,23 +267,23 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 
 	t.Run("deleted manifest", func(t *testing.T) {
 		d := p.deletedManifest.String()
-		if got := ix.value(`SELECT count(*) FROM revisions WHERE digest = :d`, "d", d); got != "0" {
+		if got := ix.value(t, `SELECT count(*) FROM revisions WHERE digest = :d`, "d", d); got != "0" {
 			t.Errorf("revisions of the manifest deleted by digest = %s, want 0", got)
 		}
-		if got := ix.value(`SELECT count(*) FROM tags WHERE digest = :d`, "d", d); got != "0" {
+		if got := ix.value(t, `SELECT count(*) FROM tags WHERE digest = :d`, "d", d); got != "0" {
 			t.Errorf("tags on the manifest deleted by digest = %s, want 0", got)
 		}
 		if _, err := reg.HeadManifest("team/api", d); registrytest.StatusCode(err) != http.StatusNotFound {
 			t.Errorf("HeadManifest(deleted) err = %v, want a 404", err)
 		}
 		// Its body stays on storage until GC: a blob, not a manifest.
-		if got := ix.value(`SELECT count(*) FROM blobs WHERE digest = :d`, "d", d); got != "1" {
+		if got := ix.value(t, `SELECT count(*) FROM blobs WHERE digest = :d`, "d", d); got != "1" {
 			t.Errorf("blobs holding the deleted manifest = %s, want 1", got)
 		}
 	})
 
 	t.Run("deleted tag", func(t *testing.T) {
-		got := ix.value(`SELECT count(*) FROM tags t JOIN repos r ON r.id = t.repo_id
+		got := ix.value(t, `SELECT count(*) FROM tags t JOIN repos r ON r.id = t.repo_id
 		                  WHERE r.name = 'team/api' AND t.name = :tag`, "tag", p.deletedTag)
 		if got != "0" {
 			t.Errorf("rows for the deleted tag %q = %s, want 0", p.deletedTag, got)
@@ -292,7 +292,7 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 
 	t.Run("untagged revisions", func(t *testing.T) {
 		var got []string
-		for _, row := range ix.rows(`SELECT r.name, u.digest FROM untagged_revisions u JOIN repos r ON r.id = u.repo_id`) {
+		for _, row := range ix.rows(t, `SELECT r.name, u.digest FROM untagged_revisions u JOIN repos r ON r.id = u.repo_id`) {
 			got = append(got, row[0]+"@"+row[1])
 		}
 		slices.Sort(got)
@@ -314,14 +314,14 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 		// every finished upload leaves an empty _uploads/: the registry
 		// ignores all of them, so must the index. The only anomaly is the
 		// directory the catalog does not list.
-		got := ix.rows(`SELECT p.kind, coalesce(r.name, ''), p.path FROM problems p LEFT JOIN repos r ON r.id = p.repo_id ORDER BY 1, 2`)
+		got := ix.rows(t, `SELECT p.kind, coalesce(r.name, ''), p.path FROM problems p LEFT JOIN repos r ON r.id = p.repo_id ORDER BY 1, 2`)
 		if len(got) != 1 || got[0][0] != "layers_only_repo" || got[0][1] != p.blobOnlyRepo {
 			t.Errorf("problems (kind, repo, path) = %q, want one layers_only_repo for %q", got, p.blobOnlyRepo)
 		}
 	})
 
 	t.Run("upload", func(t *testing.T) {
-		got := ix.rows(`SELECT u.size, u.started_at IS NOT NULL FROM uploads u JOIN repos r ON r.id = u.repo_id
+		got := ix.rows(t, `SELECT u.size, u.started_at IS NOT NULL FROM uploads u JOIN repos r ON r.id = u.repo_id
 		                 WHERE r.name = :repo AND u.uuid = :uuid`, "repo", p.uploadRepo, "uuid", p.uploadUUID)
 		if want := []string{strconv.Itoa(len("half a layer")), "1"}; len(got) != 1 || !slices.Equal(got[0], want) {
 			t.Errorf("upload %s (size, has started_at) = %v, want %v", p.uploadUUID, got, want)

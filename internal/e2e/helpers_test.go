@@ -11,9 +11,9 @@ import (
 	"github.com/regsql/regsql/walker"
 )
 
-// db is an index built from a storage root, with helpers to read it.
+// db is an index built from a storage root, with helpers to read it. The
+// helpers take the running (sub)test, which they fail on a query error.
 type db struct {
-	t  *testing.T
 	db *index.DB
 }
 
@@ -34,21 +34,21 @@ func buildIndex(t *testing.T, root string) *db {
 		t.Fatalf("Open() = %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
-	return &db{t: t, db: d}
+	return &db{db: d}
 }
 
 // rows runs sql with :name parameters from kv (name, value pairs) and
 // returns every row, each value formatted as text (NULL for nil), so that
 // rows compare as plain strings whatever driver types come back.
-func (d *db) rows(sql string, kv ...string) [][]string {
-	d.t.Helper()
+func (d *db) rows(t testing.TB, sql string, kv ...string) [][]string {
+	t.Helper()
 	params := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		params[kv[i]] = kv[i+1]
 	}
 	rs, err := d.db.Query(context.Background(), sql, params)
 	if err != nil {
-		d.t.Fatalf("Query(%s) = %v", oneLine(sql), err)
+		t.Fatalf("Query(%s) = %v", oneLine(sql), err)
 	}
 	defer rs.Close()
 	var out [][]string
@@ -60,27 +60,27 @@ func (d *db) rows(sql string, kv ...string) [][]string {
 		out = append(out, row)
 	}
 	if err := rs.Err(); err != nil {
-		d.t.Fatalf("Query(%s) rows: %v", oneLine(sql), err)
+		t.Fatalf("Query(%s) rows: %v", oneLine(sql), err)
 	}
 	return out
 }
 
 // column returns the first column of every row.
-func (d *db) column(sql string, kv ...string) []string {
-	d.t.Helper()
+func (d *db) column(t testing.TB, sql string, kv ...string) []string {
+	t.Helper()
 	var out []string
-	for _, r := range d.rows(sql, kv...) {
+	for _, r := range d.rows(t, sql, kv...) {
 		out = append(out, r[0])
 	}
 	return out
 }
 
 // value returns the single value of a one-row, one-column query.
-func (d *db) value(sql string, kv ...string) string {
-	d.t.Helper()
-	rows := d.rows(sql, kv...)
+func (d *db) value(t testing.TB, sql string, kv ...string) string {
+	t.Helper()
+	rows := d.rows(t, sql, kv...)
 	if len(rows) != 1 || len(rows[0]) != 1 {
-		d.t.Fatalf("Query(%s) = %v, want one value", oneLine(sql), rows)
+		t.Fatalf("Query(%s) = %v, want one value", oneLine(sql), rows)
 	}
 	return rows[0][0]
 }

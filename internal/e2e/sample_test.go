@@ -27,7 +27,7 @@ func TestSampleRegistry(t *testing.T) {
 	ix := buildIndex(t, sampleRoot)
 
 	t.Run("repositories", func(t *testing.T) {
-		got := ix.rows(`SELECT name, listed FROM repos ORDER BY name`)
+		got := ix.rows(t, `SELECT name, listed FROM repos ORDER BY name`)
 		want := [][]string{
 			{"library/alpine", "1"}, {"staging/cache", "0"}, {"team/api", "1"},
 			{"team/api/worker", "1"}, {"tools/builder", "1"},
@@ -38,7 +38,7 @@ func TestSampleRegistry(t *testing.T) {
 	})
 
 	t.Run("tags", func(t *testing.T) {
-		got := ix.rows(`SELECT r.name, count(t.name) FROM repos r LEFT JOIN tags t ON t.repo_id = r.id
+		got := ix.rows(t, `SELECT r.name, count(t.name) FROM repos r LEFT JOIN tags t ON t.repo_id = r.id
 		                 GROUP BY r.id ORDER BY r.name`)
 		want := [][]string{
 			{"library/alpine", "3"}, {"staging/cache", "0"}, {"team/api", "4"},
@@ -50,7 +50,7 @@ func TestSampleRegistry(t *testing.T) {
 	})
 
 	t.Run("moved tags", func(t *testing.T) {
-		got := ix.rows(`SELECT r.name, h.tag, count(*) FROM tag_history h JOIN repos r ON r.id = h.repo_id
+		got := ix.rows(t, `SELECT r.name, h.tag, count(*) FROM tag_history h JOIN repos r ON r.id = h.repo_id
 		                 GROUP BY r.name, h.tag HAVING count(*) > 1 ORDER BY 1, 2`)
 		want := [][]string{{"library/alpine", "latest", "2"}, {"team/api", "latest", "3"}}
 		if !slices.EqualFunc(got, want, slices.Equal) {
@@ -59,21 +59,21 @@ func TestSampleRegistry(t *testing.T) {
 	})
 
 	t.Run("revisions", func(t *testing.T) {
-		got := ix.rows(`SELECT r.name, count(*) FROM revisions v JOIN repos r ON r.id = v.repo_id GROUP BY r.name ORDER BY 1`)
+		got := ix.rows(t, `SELECT r.name, count(*) FROM revisions v JOIN repos r ON r.id = v.repo_id GROUP BY r.name ORDER BY 1`)
 		want := [][]string{{"library/alpine", "2"}, {"team/api", "6"}, {"team/api/worker", "4"}, {"tools/builder", "3"}}
 		if !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("revisions per repo = %v, want %v", got, want)
 		}
-		if got := ix.value(`SELECT count(*) FROM revisions WHERE digest = :d`, "d", apiV080); got != "0" {
+		if got := ix.value(t, `SELECT count(*) FROM revisions WHERE digest = :d`, "d", apiV080); got != "0" {
 			t.Errorf("revisions of the manifest deleted by digest = %s, want 0", got)
 		}
-		if got := ix.value(`SELECT count(*) FROM blobs WHERE digest = :d`, "d", apiV080); got != "1" {
+		if got := ix.value(t, `SELECT count(*) FROM blobs WHERE digest = :d`, "d", apiV080); got != "1" {
 			t.Errorf("blobs holding the manifest deleted by digest = %s, want 1", got)
 		}
 	})
 
 	t.Run("untagged revisions", func(t *testing.T) {
-		got := ix.rows(`SELECT r.name, u.digest FROM untagged_revisions u JOIN repos r ON r.id = u.repo_id ORDER BY 1, 2`)
+		got := ix.rows(t, `SELECT r.name, u.digest FROM untagged_revisions u JOIN repos r ON r.id = u.repo_id ORDER BY 1, 2`)
 		want := [][]string{
 			{"team/api", apiRC}, {"team/api", apiV090}, {"team/api", apiSBOM}, {"team/api/worker", workerByDig},
 		}
@@ -84,7 +84,7 @@ func TestSampleRegistry(t *testing.T) {
 	})
 
 	t.Run("indexes", func(t *testing.T) {
-		got := ix.rows(`SELECT m.digest, m.media_type,
+		got := ix.rows(t, `SELECT m.digest, m.media_type,
 		                       (SELECT group_concat(arch, ',') FROM
 		                          (SELECT platform_arch AS arch FROM refs
 		                            WHERE manifest_digest = m.digest AND kind = 'child' ORDER BY position))
@@ -100,7 +100,7 @@ func TestSampleRegistry(t *testing.T) {
 	})
 
 	t.Run("referrers", func(t *testing.T) {
-		got := ix.rows(`SELECT digest, artifact_type FROM manifests WHERE subject_digest = :d ORDER BY 1`, "d", apiV110)
+		got := ix.rows(t, `SELECT digest, artifact_type FROM manifests WHERE subject_digest = :d ORDER BY 1`, "d", apiV110)
 		want := [][]string{
 			{apiSig, "application/vnd.dev.cosign.artifact.sig.v1+json"},
 			{apiSBOM, "application/spdx+json"},
@@ -112,23 +112,23 @@ func TestSampleRegistry(t *testing.T) {
 	})
 
 	t.Run("shared and orphan blobs", func(t *testing.T) {
-		if got := ix.value(`SELECT count(DISTINCT repo_id) FROM layer_links WHERE digest = :d`, "d", baseLayer); got != "4" {
+		if got := ix.value(t, `SELECT count(DISTINCT repo_id) FROM layer_links WHERE digest = :d`, "d", baseLayer); got != "4" {
 			t.Errorf("repositories linking the base layer = %s, want 4", got)
 		}
-		if got := ix.value(`SELECT count(*) FROM refs WHERE digest = :d`, "d", orphanBlob); got != "0" {
+		if got := ix.value(t, `SELECT count(*) FROM refs WHERE digest = :d`, "d", orphanBlob); got != "0" {
 			t.Errorf("refs to the orphan blob = %s, want 0", got)
 		}
-		got := ix.column(`SELECT r.name FROM layer_links l JOIN repos r ON r.id = l.repo_id WHERE l.digest = :d`, "d", orphanBlob)
+		got := ix.column(t, `SELECT r.name FROM layer_links l JOIN repos r ON r.id = l.repo_id WHERE l.digest = :d`, "d", orphanBlob)
 		if want := []string{"tools/builder"}; !slices.Equal(got, want) {
 			t.Errorf("layer links to the orphan blob = %v, want %v", got, want)
 		}
-		if got := ix.value(`SELECT count(*) FROM blobs`); got != "46" {
+		if got := ix.value(t, `SELECT count(*) FROM blobs`); got != "46" {
 			t.Errorf("count(blobs) = %s, want 46", got)
 		}
 	})
 
 	t.Run("upload", func(t *testing.T) {
-		got := ix.rows(`SELECT r.name, u.size, u.started_at IS NOT NULL FROM uploads u JOIN repos r ON r.id = u.repo_id`)
+		got := ix.rows(t, `SELECT r.name, u.size, u.started_at IS NOT NULL FROM uploads u JOIN repos r ON r.id = u.repo_id`)
 		want := [][]string{{"tools/builder", strconv.Itoa(700), "1"}}
 		if !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("uploads (repo, size, has started_at) = %v, want %v", got, want)
@@ -136,7 +136,7 @@ func TestSampleRegistry(t *testing.T) {
 	})
 
 	t.Run("problems", func(t *testing.T) {
-		got := ix.rows(`SELECT p.kind, coalesce(r.name, '') FROM problems p LEFT JOIN repos r ON r.id = p.repo_id ORDER BY 1, 2`)
+		got := ix.rows(t, `SELECT p.kind, coalesce(r.name, '') FROM problems p LEFT JOIN repos r ON r.id = p.repo_id ORDER BY 1, 2`)
 		want := [][]string{{"layers_only_repo", "staging/cache"}}
 		if !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("problems (kind, repo) = %v, want %v", got, want)

@@ -1,0 +1,203 @@
+package queries
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/distribution/distribution/v3/registry/storage"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	_ "modernc.org/sqlite"
+
+	"github.com/regsql/regsql/index"
+	"github.com/regsql/regsql/queries/builtin"
+	"github.com/regsql/regsql/walker"
+)
+
+// builtins is the library of built-in reports the tests run.
+func builtins(t *testing.T) *Library {
+	t.Helper()
+	lib, err := Load(builtin.FS())
+	if err != nil {
+		t.Fatalf("Load(builtin) error = %v", err)
+	}
+	return lib
+}
+
+// buildIndex indexes the registry storage at root into a database in
+// t.TempDir() and opens it.
+func buildIndex(t *testing.T, root, driver string) *sql.DB {
+	t.Helper()
+	ctx := context.Background()
+	st, err := walker.OpenRoot(root)
+	if err != nil {
+		t.Fatalf("open storage: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "regsql.db")
+	if _, err := index.Build(ctx, path, st, index.BuildOptions{Root: root, Driver: driver, Version: "test"}); err != nil {
+		t.Fatalf("index.Build() error = %v", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// row is one result row, column name to value.
+type row map[string]any
+
+// runReport runs the built-in report name with params as -p would give them.
+func runReport(t *testing.T, db *sql.DB, name string, params map[string]string) []row {
+	t.Helper()
+	q, ok := builtins(t).Get(name)
+	if !ok {
+		t.Fatalf("no built-in report %q", name)
+	}
+	bound, err := q.Bind(params)
+	if err != nil {
+		t.Fatalf("%s: Bind() error = %v", name, err)
+	}
+	return runSQL(t, db, q.SQL, bound)
+}
+
+func runSQL(t *testing.T, db *sql.DB, query string, params map[string]string) []row {
+	t.Helper()
+	var args []any
+	for _, name := range paramNames(query) {
+		v, ok := params[name]
+		if name == NowParam && !ok {
+			v = "2000000000"
+		} else if !ok {
+			t.Fatalf("parameter :%s not set", name)
+		}
+		var n int64
+		if _, err := fmt.Sscan(v, &n); err == nil && fmt.Sprint(n) == v {
+			args = append(args, sql.Named(name, n))
+		} else {
+			args = append(args, sql.Named(name, v))
+		}
+	}
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		t.Fatalf("run SQL: %v\n%s", err, query)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []row
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		r := row{}
+		for i, c := range cols {
+			r[c] = vals[i]
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("run SQL: %v", err)
+	}
+	return out
+}
+
+// column returns the sorted distinct string values of col in rows; NULL
+// values are left out.
+func column(rows []row, col string) []string {
+	set := map[string]bool{}
+	for _, r := range rows {
+		if v, ok := r[col]; ok && v != nil {
+			set[fmt.Sprint(v)] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// stdoutMu serialises the capture of os.Stdout: MarkAndSweep prints its
+// findings with fmt.Printf and returns none of them.
+var stdoutMu sync.Mutex
+
+// gcResult is what a MarkAndSweep dry run says it would delete.
+type gcResult struct {
+	Blobs     []string // digests
+	Manifests []string // "repo@digest"
+}
+
+// registryGC runs distribution's own garbage collector as a dry run on drv
+// and parses its "eligible for deletion" lines.
+func registryGC(t *testing.T, drv storagedriver.StorageDriver, removeUntagged bool) gcResult {
+	t.Helper()
+	out := captureStdout(t, func() error {
+		ctx := context.Background()
+		ns, err := storage.NewRegistry(ctx, drv)
+		if err != nil {
+			return err
+		}
+		return storage.MarkAndSweep(ctx, drv, ns, storage.GCOpts{DryRun: true, RemoveUntagged: removeUntagged})
+	})
+	var res gcResult
+	blobs, manifests := map[string]bool{}, map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if d, ok := strings.CutPrefix(line, "blob eligible for deletion: "); ok {
+			blobs[d] = true
+		}
+		// manifest eligible for deletion: {team/api sha256:... [tag1 tag2]}
+		if m, ok := strings.CutPrefix(line, "manifest eligible for deletion: {"); ok {
+			f := strings.Fields(m)
+			if len(f) < 2 {
+				t.Fatalf("cannot parse GC line %q", line)
+			}
+			manifests[f[0]+"@"+f[1]] = true
+		}
+	}
+	res.Blobs = slices.Sorted(maps.Keys(blobs))
+	res.Manifests = slices.Sorted(maps.Keys(manifests))
+	return res
+}
+
+func captureStdout(t *testing.T, f func() error) string {
+	t.Helper()
+	stdoutMu.Lock()
+	defer stdoutMu.Unlock()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = w
+	var buf strings.Builder
+	done := make(chan struct{})
+	go func() {
+		io.Copy(&buf, r) //nolint:errcheck // the pipe closes when f is done
+		close(done)
+	}()
+	ferr := f()
+	os.Stdout = saved
+	w.Close()
+	<-done
+	r.Close()
+	if ferr != nil {
+		t.Fatalf("registry garbage collect: %v\n%s", ferr, buf.String())
+	}
+	return buf.String()
+}

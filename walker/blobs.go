@@ -3,6 +3,8 @@ package walker
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
+	"io/fs"
 	"slices"
 	"sync"
 
@@ -16,9 +18,8 @@ func (w *walker) walkBlobs(top Entry) bool {
 		w.problem(ProblemBadBlobPath, "blobs", "", "", "blobs is a file, not a directory")
 		return false
 	}
-	algs, err := w.st.List(w.ctx, "blobs")
-	if err != nil {
-		w.readError("blobs", "", err)
+	algs, ok := w.listBlobDir("blobs")
+	if !ok {
 		return false
 	}
 	for _, a := range algs {
@@ -27,7 +28,7 @@ func (w *walker) walkBlobs(top Entry) bool {
 			w.problem(ProblemBadBlobPath, algDir, "", "", "%s is not a directory named by a digest algorithm (sha256, sha384, sha512)", algDir)
 			continue
 		}
-		prefixes, ok := w.list(algDir, "")
+		prefixes, ok := w.listBlobDir(algDir)
 		if !ok {
 			continue
 		}
@@ -44,7 +45,7 @@ func (w *walker) walkBlobs(top Entry) bool {
 }
 
 func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
-	dirs, ok := w.list(prefixDir, "")
+	dirs, ok := w.listBlobDir(prefixDir)
 	if !ok {
 		return
 	}
@@ -60,7 +61,7 @@ func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
 			w.problem(ProblemBadBlobPath, blobDir, "", "", "%s is not a directory named by a %s digest starting with %q", blobDir, alg, prefix)
 			continue
 		}
-		entries, ok := w.list(blobDir, "")
+		entries, ok := w.listBlobDir(blobDir)
 		if !ok {
 			continue
 		}
@@ -100,6 +101,50 @@ func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
 	for d, n := range other {
 		w.blobOther[d] = n
 	}
+}
+
+// listBlobDir lists a directory below blobs/. When it cannot, the set of
+// blobs is incomplete and a link to a blob not in it may not be dangling.
+func (w *walker) listBlobDir(dir string) ([]Entry, bool) {
+	entries, err := w.st.List(w.ctx, dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			w.blobsIncomplete.Store(true)
+		}
+		w.readError(dir, "", err)
+		return nil, false
+	}
+	return entries, true
+}
+
+// blobState is what the walk knows of a blob.
+type blobState int
+
+const (
+	blobAbsent blobState = iota
+	blobPresent
+	blobUnknown // in a part of blobs/ that could not be read
+)
+
+// blob returns the size and state of blob d. The blob set answers unless
+// part of blobs/ was unreadable; then a blob not in the set is looked up
+// directly, so that an unreadable directory never makes a link look
+// dangling.
+func (w *walker) blob(d digest.Digest) (int64, blobState) {
+	if size, ok := w.blobs.lookup(d); ok {
+		return size, blobPresent
+	}
+	if !w.blobsIncomplete.Load() {
+		return 0, blobAbsent
+	}
+	e, err := w.st.Stat(w.ctx, blobDataPath(d))
+	switch {
+	case err == nil && !e.IsDir:
+		return e.Size, blobPresent
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, blobAbsent
+	}
+	return 0, blobUnknown
 }
 
 // blobEntry is a sha256 blob in 40 bytes.

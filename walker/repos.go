@@ -91,10 +91,13 @@ func (w *walker) walkRevisions(repo, dir string) map[digest.Digest]struct{} {
 		if target.Algorithm() != digest.SHA256 {
 			w.problem(ProblemNonSHA256, linkPath, repo, target, "revision %s links %s, not a sha256 digest", d, target)
 		}
-		size, exists := w.blobs.lookup(target)
-		if !exists {
+		size, state := w.blob(target)
+		switch state {
+		case blobAbsent:
 			w.problem(ProblemMissingBlob, linkPath, repo, target,
 				"revision %s of %q: manifest blob %s does not exist", d, repo, target)
+			return
+		case blobUnknown:
 			return
 		}
 		if w.manifests.claim(target) {
@@ -165,9 +168,12 @@ func (w *walker) imageConfig(cfg, m digest.Digest) *ImageConfig {
 
 func (w *walker) loadImageConfig(cfg, m digest.Digest) *ImageConfig {
 	p := blobDataPath(cfg)
-	size, exists := w.blobs.lookup(cfg)
-	if !exists {
+	size, state := w.blob(cfg)
+	switch state {
+	case blobAbsent:
 		w.problem(ProblemConfigInvalid, p, "", cfg, "config blob %s of manifest %s does not exist", cfg, m)
+		return nil
+	case blobUnknown:
 		return nil
 	}
 	if size > maxConfigSize {
@@ -270,7 +276,7 @@ func (w *walker) checkLink(repo, linkPath, what string, d digest.Digest) {
 	if d.Algorithm() != digest.SHA256 {
 		w.problem(ProblemNonSHA256, linkPath, repo, d, "%s links %s, not a sha256 digest", what, d)
 	}
-	if _, exists := w.blobs.lookup(d); !exists {
+	if _, state := w.blob(d); state == blobAbsent {
 		w.problem(ProblemDanglingLink, linkPath, repo, d, "%s names %s, whose blob does not exist", what, d)
 	}
 }

@@ -93,6 +93,8 @@ type walker struct {
 	blobList  []blobEntry // collected during the blob phase
 	blobOther map[digest.Digest]int64
 	blobs     *blobSet // read-only once the blob phase is over
+	// blobsIncomplete is set when part of blobs/ could not be listed.
+	blobsIncomplete atomic.Bool
 
 	manifests *digestSet // manifest digests claimed for reading
 

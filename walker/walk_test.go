@@ -38,7 +38,9 @@ func countFiles(tree storageTree, match func(p string) bool) int {
 
 func isBlob(p string) bool { return strings.HasPrefix(p, "blobs/") && strings.HasSuffix(p, "/data") }
 
-func isLayerLink(p string) bool { return strings.Contains(p, "/_layers/") && strings.HasSuffix(p, "/link") }
+func isLayerLink(p string) bool {
+	return strings.Contains(p, "/_layers/") && strings.HasSuffix(p, "/link")
+}
 
 func manifestByDigest(t *testing.T, rec *recorder, d digest.Digest) walker.Manifest {
 	t.Helper()
@@ -385,7 +387,9 @@ func resolvePlaceholders(t *testing.T, tree storageTree, rec *recorder, keys []p
 		}
 		out = append(out, k)
 	}
-	slices.SortFunc(out, func(a, b problemKey) int { return strings.Compare(a.Path+"\x00"+string(a.Kind), b.Path+"\x00"+string(b.Kind)) })
+	slices.SortFunc(out, func(a, b problemKey) int {
+		return strings.Compare(a.Path+"\x00"+string(a.Kind), b.Path+"\x00"+string(b.Kind))
+	})
 	return out
 }
 
@@ -473,8 +477,10 @@ func (f *failingSink) count() error {
 	return nil
 }
 
-func (f *failingSink) Blob(b walker.Blob) error         { return errors.Join(f.count(), f.recorder.Blob(b)) }
-func (f *failingSink) Manifest(m walker.Manifest) error { return errors.Join(f.count(), f.recorder.Manifest(m)) }
+func (f *failingSink) Blob(b walker.Blob) error { return errors.Join(f.count(), f.recorder.Blob(b)) }
+func (f *failingSink) Manifest(m walker.Manifest) error {
+	return errors.Join(f.count(), f.recorder.Manifest(m))
+}
 
 func TestWalkStopsOnSinkError(t *testing.T) {
 	sinkErr := errors.New("disk full")

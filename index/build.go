@@ -238,7 +238,7 @@ func checkReplaceable(ctx context.Context, dbPath string) error {
 	if fi.Size() == 0 {
 		return nil
 	}
-	db, err := sql.Open("sqlite", readOnlyDSN(dbPath))
+	db, err := openRead(readOnlyDSN(dbPath))
 	if err != nil {
 		return fmt.Errorf("build index %q: %w", dbPath, err)
 	}

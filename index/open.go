@@ -24,13 +24,11 @@ type DB struct {
 
 // Open opens the index at dbPath read-only: the file is opened with
 // mode=ro and every connection runs with PRAGMA query_only, so no query can
-// change it. It fails with ErrNoIndex when the file does not exist,
+// change it; ATTACH is refused, and x REGEXP 'pattern' matches Go regular
+// expressions. It fails with ErrNoIndex when the file does not exist,
 // ErrNotIndex when it is not a regsql database, and ErrSchemaNewer or
 // ErrSchemaOlder when its schema is not the one this binary knows.
 func Open(ctx context.Context, dbPath string) (*DB, error) {
-	if err := registerRegexp(); err != nil {
-		return nil, fmt.Errorf("open index %q: %w", dbPath, err)
-	}
 	fi, err := os.Stat(dbPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open index %q: %w", dbPath, ErrNoIndex)
@@ -45,7 +43,7 @@ func Open(ctx context.Context, dbPath string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index %q: %w", dbPath, err)
 	}
-	sdb, err := sql.Open("sqlite", readOnlyDSN(dbPath))
+	sdb, err := openRead(readOnlyDSN(dbPath))
 	if err != nil {
 		return nil, fmt.Errorf("open index %q: %w", dbPath, err)
 	}

@@ -10,25 +10,6 @@ import (
 	"modernc.org/sqlite"
 )
 
-// The driver keeps SQL functions process-wide and refuses a second
-// registration under one name, so registration happens once, on first Open.
-var (
-	regexpOnce sync.Once
-	regexpErr  error
-)
-
-// registerRegexp makes regexp(pattern, text) available to every connection
-// opened afterwards; SQLite rewrites "text REGEXP pattern" to that call.
-func registerRegexp() error {
-	regexpOnce.Do(func() {
-		c := &patternCache{m: map[string]*regexp.Regexp{}}
-		if err := sqlite.RegisterDeterministicScalarFunction("regexp", 2, c.match); err != nil {
-			regexpErr = fmt.Errorf("register SQL function regexp: %w", err)
-		}
-	})
-	return regexpErr
-}
-
 // maxPatterns bounds the compiled patterns kept: a query uses a handful,
 // but a process that runs many generated queries must not grow forever.
 const maxPatterns = 256

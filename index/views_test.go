@@ -1,6 +1,7 @@
 package index
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -44,15 +45,38 @@ var (
 func dg(s string) digest.Digest { return digest.FromString(s) }
 
 func image(d digest.Digest, size int64, config digest.Digest, configSize int64, layers map[digest.Digest]int64, order ...digest.Digest) walker.Manifest {
+	type desc struct {
+		MediaType string        `json:"mediaType"`
+		Digest    digest.Digest `json:"digest"`
+		Size      int64         `json:"size"`
+	}
+	body := struct {
+		SchemaVersion int               `json:"schemaVersion"`
+		MediaType     string            `json:"mediaType"`
+		Config        desc              `json:"config"`
+		Layers        []desc            `json:"layers"`
+		Annotations   map[string]string `json:"annotations"`
+	}{
+		SchemaVersion: 2, MediaType: ociImage,
+		Config:      desc{MediaType: "application/vnd.oci.image.config.v1+json", Digest: config, Size: configSize},
+		Annotations: map[string]string{"org.opencontainers.image.source": "https://example.com/" + d.Encoded()[:6]},
+	}
 	m := walker.Manifest{
 		Digest: d, MediaType: ociImage, SchemaVersion: 2, Kind: walker.KindImage, Size: size, Config: config,
-		Body:       []byte(`{"schemaVersion":2,"mediaType":"` + ociImage + `","annotations":{"org.opencontainers.image.source":"https://example.com/` + d.Encoded()[:6] + `"}}`),
-		References: []walker.Reference{{Kind: walker.RefConfig, Digest: config, Size: configSize, MediaType: "application/vnd.oci.image.config.v1+json"}},
-		Image:      &walker.ImageConfig{OS: "linux", Architecture: "amd64", Created: t1000, Labels: map[string]string{"version": "1"}},
+		References: []walker.Reference{{Kind: walker.RefConfig, Digest: config, Size: configSize, MediaType: body.Config.MediaType}},
+		Image: &walker.ImageConfig{OS: "linux", Architecture: "amd64", Created: t1000,
+			Labels: map[string]string{"org.opencontainers.image.version": "1.0"}},
 	}
 	for i, l := range order {
-		m.References = append(m.References, walker.Reference{Kind: walker.RefLayer, Position: i, Digest: l, Size: layers[l]})
+		const layerType = "application/vnd.oci.image.layer.v1.tar+gzip"
+		m.References = append(m.References, walker.Reference{Kind: walker.RefLayer, Position: i, Digest: l, Size: layers[l], MediaType: layerType})
+		body.Layers = append(body.Layers, desc{MediaType: layerType, Digest: l, Size: layers[l]})
 	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		panic(err) // a test fixture of fixed types
+	}
+	m.Body = b
 	return m
 }
 
@@ -157,8 +181,8 @@ func TestScenarioCounts(t *testing.T) {
 	checkRows(t, db, `SELECT root, driver, repos, tags, manifests, blobs, blob_bytes, problems, version FROM scans`, [][]any{
 		{"/srv/registry", "filesystem", int64(5), int64(4), int64(8), int64(20), int64(31181), int64(2), "test"},
 	})
-	checkRows(t, db, `SELECT os, arch, created, json_extract(labels, '$.version'), json_extract(body, '$.annotations."org.opencontainers.image.source"') FROM manifests WHERE digest = '`+string(m3)+`'`,
-		[][]any{{"linux", "amd64", int64(1000), "1", "https://example.com/" + m3.Encoded()[:6]}})
+	checkRows(t, db, `SELECT os, arch, created, json_extract(labels, '$."org.opencontainers.image.version"'), json_extract(body, '$.annotations."org.opencontainers.image.source"') FROM manifests WHERE digest = '`+string(m3)+`'`,
+		[][]any{{"linux", "amd64", int64(1000), "1.0", "https://example.com/" + m3.Encoded()[:6]}})
 	checkRows(t, db, `SELECT position, platform_arch, platform_variant FROM refs WHERE manifest_digest = '`+string(idx)+`' ORDER BY position`, [][]any{
 		{int64(0), "amd64", nil}, {int64(1), "arm64", "v8"}, {int64(2), "ppc64le", nil},
 	})

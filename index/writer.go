@@ -142,7 +142,7 @@ func (w *writer) Manifest(m walker.Manifest) error {
 	}
 	err := w.manifests.add(w.ctx,
 		string(m.Digest), m.MediaType, string(m.Kind), schemaVersion, textOrNull(m.ArtifactType),
-		digestOrNull(m.Config), digestOrNull(m.Subject), m.Size, m.Size,
+		digestOrNull(m.Config), digestOrNull(m.Subject), m.Size, imageTotalSize(m),
 		created, osName, arch, vari, labels, body)
 	if err != nil {
 		return err
@@ -206,27 +206,34 @@ func (w *writer) close() error {
 	return errors.Join(errs...)
 }
 
+// imageTotalSize is an image's body plus the declared sizes of its distinct
+// config and layers: a layer listed twice is stored once. Any other kind
+// counts its body; finish adds an index's children once all are loaded.
+func imageTotalSize(m walker.Manifest) int64 {
+	total := m.Size
+	if m.Kind != walker.KindImage {
+		return total
+	}
+	seen := make(map[digest.Digest]bool, len(m.References))
+	for _, r := range m.References {
+		if (r.Kind == walker.RefConfig || r.Kind == walker.RefLayer) && !seen[r.Digest] {
+			seen[r.Digest] = true
+			total += r.Size
+		}
+	}
+	return total
+}
+
 // maxIndexDepth bounds the passes over nested indexes (an index of indexes
 // of images is depth 2). Real registries nest one or two levels; digests
 // make a cycle impossible, the bound makes it harmless.
 const maxIndexDepth = 16
 
-// computeTotalSizes sets manifests.total_size. An image counts its body plus
-// the declared sizes of its distinct config and layer descriptors; an index
-// counts its body plus the total_size of its distinct children that are in
-// manifests (a child that no revision links is not there, and its bytes are
-// unknown). Each pass over indexes settles one more level of nesting.
+// computeTotalSizes completes manifests.total_size for indexes: body plus
+// the total_size of its distinct children that are in manifests (a child
+// that no revision links is not there, and its bytes are unknown). Images
+// got theirs when written. Each pass settles one more level of nesting.
 func computeTotalSizes(ctx context.Context, tx *sql.Tx) error {
-	const images = `
-UPDATE manifests SET total_size = manifests.size + s.bytes
-  FROM (SELECT manifest_digest, sum(size) AS bytes
-          FROM (SELECT DISTINCT manifest_digest, digest, coalesce(size, 0) AS size
-                  FROM refs WHERE kind IN ('config', 'layer'))
-         GROUP BY manifest_digest) s
- WHERE s.manifest_digest = manifests.digest AND manifests.kind = 'image'`
-	if _, err := tx.ExecContext(ctx, images); err != nil {
-		return fmt.Errorf("compute total sizes of images: %w", err)
-	}
 	const indexes = `
 UPDATE manifests SET total_size = manifests.size + s.bytes
   FROM (SELECT d.manifest_digest, sum(c.total_size) AS bytes

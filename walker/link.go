@@ -3,6 +3,7 @@ package walker
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -86,11 +87,20 @@ func quote(b []byte) string {
 	return fmt.Sprintf("%q", b)
 }
 
-// blobDataPath is where the content of a blob lives, relative to the v2 root.
+// validDigest reports whether d is a digest the registry can store a blob
+// under: a supported algorithm and lowercase hex of its length. Unlike
+// d.Algorithm(), it never panics on a malformed digest.
+func validDigest(d digest.Digest) bool {
+	alg, hex, ok := strings.Cut(string(d), ":")
+	return ok && hexLen(alg) == len(hex) && len(hex) > 0 && isLowerHex(hex)
+}
+
+// blobDataPath is where the content of blob d lives, relative to the v2
+// root; "" when d is not a valid digest.
 func blobDataPath(d digest.Digest) string {
-	hex := d.Encoded()
-	if len(hex) < 2 {
-		return "blobs/" + string(d.Algorithm()) + "/" + hex + "/data"
+	if !validDigest(d) {
+		return ""
 	}
-	return "blobs/" + string(d.Algorithm()) + "/" + hex[:2] + "/" + hex + "/data"
+	alg, hex, _ := strings.Cut(string(d), ":")
+	return "blobs/" + alg + "/" + hex[:2] + "/" + hex + "/data"
 }

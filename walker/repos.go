@@ -120,7 +120,7 @@ func (w *walker) readManifest(d digest.Digest, size int64) {
 		return
 	}
 	m, problems := ParseManifest(d, body)
-	if m.Kind == KindImage && m.Config != "" {
+	if m.Kind == KindImage && validDigest(m.Config) {
 		for _, r := range m.References {
 			if r.Kind == RefConfig && isImageConfigType(r.MediaType) {
 				m.Image = w.imageConfig(m.Config, d)

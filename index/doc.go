@@ -3,5 +3,43 @@
 // opens it read-only for queries, and describes its schema.
 //
 // The table and column names are a contract that users' saved queries rely
-// on; docs/schema.md documents each one and a test keeps it in step.
+// on; docs/schema.md documents each one (generated from the schema_docs
+// table by "go test ./index -run TestSchemaDoc -update") and a test in
+// migrations/ fails when a column has no doc.
+//
+// # Building
+//
+// Build writes a new file next to the destination (".<name>.tmp-<random>"),
+// with the pragmas of a throwaway bulk load (no journal, no syncs), applies
+// the migrations with goose, and loads the whole walk in one transaction
+// with prepared multi-row INSERTs. Repositories are mapped to ids in memory;
+// a record naming a repository the walker never reported creates it with
+// listed = 0. After the load it computes what needs every row:
+//
+//   - manifests.total_size of an index: its body plus the total_size of its
+//     distinct children that are in manifests, level by level for nested
+//     indexes. An image's (body plus distinct config and layer descriptor
+//     sizes) is computed as it is written.
+//   - a tag_without_revision problem for each tag whose digest is not a
+//     revision of its repository. The walker reports these as it walks; the
+//     index adds any it did not (same path), so the table is complete
+//     whatever fed the Sink. The tag itself stays in tags.
+//
+// Records are kept as the storage has them: a revision whose manifest blob
+// is missing stays in revisions, a tag to nowhere stays in tags; problems
+// say what is wrong. A second row for the same key in a link table (an alias
+// link naming a digest twice) is ignored rather than failing the build.
+//
+// The file is then committed, analyzed, synced and renamed over the
+// destination. Any error, or a cancelled context, removes the temporary
+// file and leaves the previous index untouched. Build refuses to replace a
+// file that is not a regsql database.
+//
+// # Reading
+//
+// Open opens the file with mode=ro and PRAGMA query_only on every
+// connection, through a driver of this package's own that adds regexp()
+// (so "x REGEXP 'pattern'" works with Go regular expressions) and an
+// authorizer refusing ATTACH. It checks goose's version table against the
+// embedded migrations. Query runs one statement, binding :name parameters.
 package index

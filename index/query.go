@@ -28,6 +28,10 @@ func (db *DB) Query(ctx context.Context, query string, params map[string]string)
 	}
 	args := make([]any, 0, len(lx.params))
 	for _, name := range lx.params {
+		if c := name[0]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			// database/sql binds only names that start with a letter.
+			return nil, fmt.Errorf("parameter :%s: a parameter name must start with a letter", name)
+		}
 		v, ok := params[name]
 		switch {
 		case ok:

@@ -107,6 +107,8 @@ func TestQueryErrors(t *testing.T) {
 		{name: "two statements", query: "SELECT 1; DELETE FROM tags", wantErr: ErrMultipleStatements,
 			wantMsg: `the query holds more than one statement: run one at a time (the second starts "DELETE FROM tags")`},
 		{name: "empty", query: " ; -- nothing\n", wantErr: ErrEmptyQuery},
+		{name: "param name not a letter", query: "SELECT :_x", params: map[string]string{"_x": "1"},
+			wantMsg: "parameter :_x: a parameter name must start with a letter"},
 		{name: "syntax error", query: "SELEC 1", wantMsg: "run query: "},
 		{name: "unknown table", query: "SELECT * FROM nope", wantMsg: "no such table: nope"},
 		{name: "insert", query: "INSERT INTO repos (name, listed) VALUES ('x', 1)", wantMsg: "run query: "},

@@ -297,3 +297,20 @@ func writeSQLite(path, stmt string) error {
 	}
 	return db.Close()
 }
+
+// TestBuildOddPath checks that a file name with characters that mean
+// something in a URI still names the file.
+func TestBuildOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my index?x=1#frag")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "reg sql %41.db")
+	if _, err := build(t.Context(), path, migrations.FS, BuildOptions{}, feed(walker.Repository{Name: "app", Listed: true})); err != nil {
+		t.Fatalf("build() error = %v", err)
+	}
+	if got := dirNames(t, dir); !slices.Equal(got, []string{"reg sql %41.db"}) {
+		t.Errorf("files = %v, want only %q", got, "reg sql %41.db")
+	}
+	checkRows(t, openTest(t, path), "SELECT name FROM repos", [][]any{{"app"}})
+}

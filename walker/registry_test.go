@@ -1,0 +1,163 @@
+package walker_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/regsql/regsql/internal/registrytest"
+	"github.com/regsql/regsql/walker"
+)
+
+func mustPush(t *testing.T, reg *registrytest.Registry, repo, ref string, m *registrytest.Manifest) digest.Digest {
+	t.Helper()
+	d, err := reg.Push(repo, ref, m)
+	if err != nil {
+		t.Fatalf("push %s:%s: %v", repo, ref, err)
+	}
+	return d
+}
+
+// TestWalkRealRegistry pushes to a real registry and expects the walk to
+// find exactly what was pushed, and no problem: the walker reads the layout
+// the registry writes. The same storage read through the registry's own
+// storage driver and config gives the same records.
+func TestWalkRealRegistry(t *testing.T) {
+	reg := registrytest.Start(t)
+
+	base := registrytest.Layer(100, 512)
+	amd := registrytest.Image(registrytest.ImageOptions{Seed: 1, OCI: true, Base: [][]byte{base}, Labels: map[string]string{"repo": "alpine"}})
+	arm := registrytest.Image(registrytest.ImageOptions{Seed: 2, OCI: true, Architecture: "arm64", Variant: "v8", Labels: map[string]string{"repo": "alpine"}})
+	index := mustPush(t, reg, "library/alpine", "3.19", registrytest.Index(amd, arm))
+	mustPush(t, reg, "library/alpine", "arm64-only", arm)
+	if err := reg.DeleteTag("library/alpine", "arm64-only"); err != nil {
+		t.Fatalf("delete tag: %v", err)
+	}
+
+	old := mustPush(t, reg, "org/app", "v1", registrytest.Image(registrytest.ImageOptions{Seed: 3, Base: [][]byte{base}, Labels: map[string]string{"repo": "app"}}))
+	curImage := registrytest.Image(registrytest.ImageOptions{Seed: 4, Labels: map[string]string{"repo": "app"}})
+	cur := mustPush(t, reg, "org/app", "v1", curImage)
+	list := mustPush(t, reg, "org/app", "list", registrytest.ManifestList(curImage))
+	sig := mustPush(t, reg, "org/app", "", registrytest.Artifact(curImage, "application/vnd.dev.cosign.artifact.sig.v1+json"))
+	sub := mustPush(t, reg, "org/app/sub", "latest", registrytest.Image(registrytest.ImageOptions{Seed: 5, Labels: map[string]string{"repo": "sub"}}))
+	if _, err := reg.StartUpload("org/app", []byte("partial")); err != nil {
+		t.Fatalf("start upload: %v", err)
+	}
+
+	st, err := walker.OpenRoot(reg.Root())
+	if err != nil {
+		t.Fatalf("OpenRoot() error = %v", err)
+	}
+	rec, _ := walk(t, st)
+
+	if len(rec.problems) != 0 {
+		t.Errorf("problems = %+v, want none", rec.problems)
+	}
+	var repos []string
+	for _, r := range rec.repos {
+		repos = append(repos, r.Name)
+		if !r.Listed || !r.HasLayers {
+			t.Errorf("repository %+v, want listed with layers", r)
+		}
+	}
+	if want := []string{"library/alpine", "org/app", "org/app/sub"}; !slices.Equal(repos, want) {
+		t.Errorf("repositories = %v, want %v", repos, want)
+	}
+
+	var tags []string
+	for _, tg := range rec.tags {
+		tags = append(tags, fmt.Sprintf("%s:%s@%s", tg.Repo, tg.Name, tg.Digest))
+	}
+	wantTags := []string{
+		"library/alpine:3.19@" + index.String(),
+		"org/app/sub:latest@" + sub.String(),
+		"org/app:list@" + list.String(),
+		"org/app:v1@" + cur.String(),
+	}
+	slices.Sort(tags)
+	slices.Sort(wantTags)
+	if !slices.Equal(tags, wantTags) {
+		t.Errorf("tags = %v\nwant %v", tags, wantTags)
+	}
+
+	wantRevisions := map[string][]digest.Digest{
+		"library/alpine": {amd.Digest(), arm.Digest(), index},
+		"org/app":        {old, cur, list, sig},
+		"org/app/sub":    {sub},
+	}
+	for repo, want := range wantRevisions {
+		var got []digest.Digest
+		for _, r := range rec.revisions {
+			if r.Repo == repo {
+				got = append(got, r.Digest)
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("revisions of %s = %v, want %v", repo, got, want)
+		}
+	}
+
+	var history []digest.Digest
+	for _, h := range rec.history {
+		if h.Repo == "org/app" && h.Tag == "v1" {
+			history = append(history, h.Digest)
+		}
+	}
+	if len(history) != 2 || !slices.Contains(history, old) || !slices.Contains(history, cur) {
+		t.Errorf("history of org/app:v1 = %v, want %s and %s", history, old, cur)
+	}
+
+	if got, want := len(rec.manifests), 8; got != want {
+		t.Errorf("manifests = %d, want %d", got, want)
+	}
+	for _, m := range rec.manifests {
+		switch {
+		case m.Digest == sig:
+			if m.Subject != cur || m.ArtifactType != "application/vnd.dev.cosign.artifact.sig.v1+json" || m.Image != nil {
+				t.Errorf("signature = subject %s, artifactType %q, image %v; want subject %s, its type, no image", m.Subject, m.ArtifactType, m.Image, cur)
+			}
+		case m.Digest == list:
+			if m.Kind != walker.KindIndex || m.MediaType != registrytest.MediaTypeDockerManifestList {
+				t.Errorf("manifest list = %s %s, want a Docker manifest list", m.Kind, m.MediaType)
+			}
+		case m.Kind == walker.KindImage:
+			if m.Image == nil || m.Image.Labels["repo"] == "" || !m.Image.Created.Equal(registrytest.DefaultCreated) {
+				t.Errorf("image %s config = %+v, want its labels and created time", m.Digest, m.Image)
+			}
+		}
+	}
+	arm64 := manifestByDigest(t, rec, arm.Digest())
+	if arm64.Image == nil || arm64.Image.Architecture != "arm64" || arm64.Image.Variant != "v8" {
+		t.Errorf("arm64 image config = %+v, want arm64 v8", arm64.Image)
+	}
+	idx := manifestByDigest(t, rec, index)
+	if len(idx.References) != 2 || idx.References[1].Platform == nil || idx.References[1].Platform.Architecture != "arm64" || idx.MediaType != v1.MediaTypeImageIndex {
+		t.Errorf("index = %s with %+v, want an OCI index with its two platforms", idx.MediaType, idx.References)
+	}
+
+	for _, b := range rec.blobs {
+		if b.Size <= 0 || b.ModifiedAt.IsZero() {
+			t.Errorf("blob %+v, want a size and a time", b)
+		}
+	}
+	if len(rec.uploads) != 1 || rec.uploads[0].Repo != "org/app" || rec.uploads[0].Size != int64(len("partial")) ||
+		time.Since(rec.uploads[0].StartedAt) > time.Hour {
+		t.Errorf("uploads = %+v, want the open one in org/app with its size and start time", rec.uploads)
+	}
+
+	viaDriver, _ := walk(t, walker.NewDriverStorage(reg.Driver()))
+	compareRecords(t, "driver", viaDriver, rec)
+	cfgStorage, name, err := walker.OpenConfig(context.Background(), reg.ConfigPath())
+	if err != nil || name != "filesystem" {
+		t.Fatalf("OpenConfig() = %s, %v, want the filesystem driver", name, err)
+	}
+	viaConfig, _ := walk(t, cfgStorage)
+	compareRecords(t, "config", viaConfig, rec)
+}

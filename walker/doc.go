@@ -21,4 +21,42 @@
 //
 // The walker never stops at one bad file: every anomaly becomes a Problem
 // and the walk goes on. Records go to a Sink, from one goroutine.
+//
+// # Storage
+//
+// Walk reads a Storage: DirStorage reads a local v2 root with plain os calls
+// (OpenRoot finds it from the registry's rootdirectory); DriverStorage reads
+// through one of distribution's storage drivers, opened from the registry's
+// own config.yml by OpenConfig. Both give the same records for the same tree.
+//
+// # How a walk goes
+//
+// First every blobs/<alg>/<xx>/<hex>/data is listed, one worker per <xx>
+// directory, and sent as a Blob; the walk keeps only a sorted array of
+// (sha256, size), 40 bytes a blob. Then repositories/ is walked, one worker
+// per directory: each repository's revisions, then its tags and their
+// history, its layer links and its uploads. Because the blob set is complete
+// by then, a link is checked against it as it is read and never held in
+// memory. Each distinct manifest a revision targets is read once, whatever
+// the number of repositories linking it, parsed with ParseManifest, and the
+// config blob of an image is read once per config digest (ParseImageConfig).
+// Besides the blob set, memory holds the set of manifest digests read and
+// the parsed image configs.
+//
+// Where part of blobs/ cannot be read, a blob missing from the set is looked
+// up directly before a link is called dangling: an unreadable directory
+// never makes a link look dangling (something a pruner could act on).
+//
+// # What the records say, where the registry is subtle
+//
+// A revision's Digest is its path, as the API resolves it; the registry's
+// garbage collector, though, enumerates revisions by link content and skips
+// one whose content names a digest without a revision link of its own (an
+// alias, ProblemRevisionAlias), so it never keeps that manifest's blob.
+// A manifest with no mediaType is an index when it has a manifests array,
+// else an OCI image manifest, as the registry reads it. An image manifest
+// without artifactType whose config is not an image config (a Helm chart,
+// say) gets the config's mediaType as its ArtifactType, as the OCI image
+// spec defines it. Schema1 and unknown manifests keep the layers they name as
+// references, so that nothing they use looks unused.
 package walker

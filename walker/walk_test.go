@@ -3,6 +3,7 @@ package walker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -564,3 +565,42 @@ func TestWalkReadsEachFileOnce(t *testing.T) {
 		t.Errorf("Stats.FilesRead = %d, want %d", stats.FilesRead, len(counting.reads))
 	}
 }
+
+// BenchmarkWalk walks a registry of 500 repositories, each with two tagged
+// images over a shared base layer.
+func BenchmarkWalk(b *testing.B) {
+	tree := storageTree{}
+	base := []byte("shared base layer")
+	for i := range 500 {
+		repo := fmt.Sprintf("team%d/app%d", i%20, i)
+		for j := range 2 {
+			d := tree.image(repo, "amd64", append(slices.Clip(base), fmt.Sprintf(" %d/%d", i, j)...))
+			tree.tag(repo, fmt.Sprintf("v%d", j), d)
+		}
+	}
+	dir := b.TempDir()
+	writeTree(b, filepath.Join(dir, v2), tree)
+	st, err := walker.OpenRoot(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := walker.Walk(context.Background(), st, discard{}, walker.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// discard is a Sink that keeps nothing.
+type discard struct{}
+
+func (discard) Repository(walker.Repository) error { return nil }
+func (discard) Tag(walker.Tag) error               { return nil }
+func (discard) TagHistory(walker.TagHistory) error { return nil }
+func (discard) Revision(walker.Revision) error     { return nil }
+func (discard) LayerLink(walker.LayerLink) error   { return nil }
+func (discard) Upload(walker.Upload) error         { return nil }
+func (discard) Blob(walker.Blob) error             { return nil }
+func (discard) Manifest(walker.Manifest) error     { return nil }
+func (discard) Problem(walker.Problem) error       { return nil }

@@ -41,6 +41,9 @@ const (
 // when neither repositories/ nor blobs/ can be read (ErrUnreadableStorage),
 // when sink returns an error (returned as is), or when ctx is done. The
 // Stats count what was sent, also when an error is returned.
+//
+// Manifests that share a config share its *ImageConfig: a Sink must not
+// modify it.
 func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, error) {
 	workers := opts.Workers
 	if workers <= 0 {

@@ -380,10 +380,16 @@ func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkD
 
 // readLink reads the link file of a link directory strictly, as the
 // registry does. ok is false when there is no usable link; the reason is
-// reported.
+// reported. An empty directory is no anomaly: the registry's own deletes
+// (a manifest by digest, a blob, the GC's layer-link sweep) remove only the
+// link file and leave its directory behind, and the registry ignores it. A
+// tag's current/ is different: the tag is listed but cannot be resolved.
 func (w *walker) readLink(repo, linkDir string) (d digest.Digest, modTime time.Time, ok bool) {
 	entries, ok := w.list(linkDir, repo)
 	if !ok {
+		return "", time.Time{}, false
+	}
+	if len(entries) == 0 && path.Base(linkDir) != "current" {
 		return "", time.Time{}, false
 	}
 	var link *Entry

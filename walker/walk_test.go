@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -604,3 +605,42 @@ func (discard) Upload(walker.Upload) error         { return nil }
 func (discard) Blob(walker.Blob) error             { return nil }
 func (discard) Manifest(walker.Manifest) error     { return nil }
 func (discard) Problem(walker.Problem) error       { return nil }
+
+// TestWalkEmptyLinkDirs checks that the empty directories the registry's own
+// deletes leave behind (a manifest deleted by digest, a blob deleted through
+// the API, a layer link swept by GC) are not problems: the registry ignores
+// them, and a flood of false problems would hide the real ones. An empty
+// current/ of a tag is different: the registry lists that tag but cannot
+// resolve it.
+func TestWalkEmptyLinkDirs(t *testing.T) {
+	tree := storageTree{}
+	tree.tag("app", "v1", tree.image("app", "amd64", []byte("layer")))
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, v2), tree)
+	gone := digest.FromString("deleted")
+	for _, p := range []string{
+		path.Dir(revisionPath("app", gone)),
+		path.Dir(layerPath("app", gone)),
+		path.Dir(strings.Replace(tagCurrentPath("app", "v1"), "/current/", "/index/sha256/"+gone.Encoded()+"/", 1)),
+	} {
+		mkdirAll(t, filepath.Join(dir, v2, p))
+	}
+	st, err := walker.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := walk(t, st)
+	if len(rec.problems) != 0 {
+		t.Errorf("problems = %+v, want none for empty link directories", rec.problems)
+	}
+	if len(rec.revisions) != 1 || len(rec.layerLinks) == 0 {
+		t.Errorf("revisions, layer links = %d, %d, want 1 and the image's links", len(rec.revisions), len(rec.layerLinks))
+	}
+
+	mkdirAll(t, filepath.Join(dir, v2, path.Dir(tagCurrentPath("app", "v2"))))
+	rec, _ = walk(t, st)
+	want := []walker.Problem{{Kind: walker.ProblemMissingLink, Path: tagCurrentPath("app", "v2"), Repo: "app"}}
+	if len(rec.problems) != 1 || rec.problems[0].Kind != want[0].Kind || rec.problems[0].Path != want[0].Path {
+		t.Errorf("problems = %+v, want %+v", rec.problems, want)
+	}
+}

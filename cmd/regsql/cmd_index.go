@@ -92,8 +92,9 @@ func runIndex(ctx context.Context, e *env, o indexOptions) error {
 		return err
 	}
 	if !o.Quiet {
-		fmt.Fprintf(e.stderr, "indexed %d repos, %d tags, %d manifests, %d blobs (%s), %d problems in %.1fs into %s\n",
-			sum.Repos, sum.Tags, sum.Manifests, sum.Blobs, humanBytes(sum.BlobBytes), sum.Problems,
+		fmt.Fprintf(e.stderr, "indexed %s, %s, %s, %s (%s), %s in %.1fs into %s\n",
+			plural(sum.Repos, "repo"), plural(sum.Tags, "tag"), plural(sum.Manifests, "manifest"),
+			plural(sum.Blobs, "blob"), humanBytes(sum.BlobBytes), plural(sum.Problems, "problem"),
 			sum.Duration.Seconds(), o.DB)
 		if sum.Problems > 0 {
 			fmt.Fprintf(e.stderr, "see them with: regsql query \"SELECT kind, path, message FROM problems\"\n")
@@ -104,6 +105,14 @@ func runIndex(ctx context.Context, e *env, o indexOptions) error {
 
 func onUsageError(_ *cli.Context, err error, _ bool) error {
 	return usageError{err.Error()}
+}
+
+// plural says "1 tag", "2 tags".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // humanBytes formats n in binary units, e.g. 1.5 GiB.

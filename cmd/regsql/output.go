@@ -136,7 +136,15 @@ func (t *tableWriter) row(_ []string, vals []any) error {
 }
 
 func (t *tableWriter) close() error {
+	right := tw.CellAlignment{PerColumn: make([]tw.Align, len(t.cols))}
+	for i := range t.cols {
+		right.PerColumn[i] = tw.AlignLeft
+		if numericColumn(t.cells, i) {
+			right.PerColumn[i] = tw.AlignRight
+		}
+	}
 	opts := []tablewriter.Option{
+		tablewriter.WithRowAlignmentConfig(right),
 		tablewriter.WithHeaderAutoFormat(tw.Off),
 		tablewriter.WithHeaderAlignment(tw.AlignLeft),
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
@@ -158,10 +166,26 @@ func (t *tableWriter) close() error {
 		return fmt.Errorf("render table: %w", err)
 	}
 	if !t.markdown {
-		_, err := fmt.Fprintf(t.w, "(%d rows)\n", len(t.cells))
+		_, err := fmt.Fprintf(t.w, "(%s)\n", plural(len(t.cells), "row"))
 		return err
 	}
 	return nil
+}
+
+// numericColumn reports whether every non-NULL cell of column i is a number,
+// so that the table can right-align it.
+func numericColumn(cells [][]string, i int) bool {
+	seen := false
+	for _, r := range cells {
+		if r[i] == "NULL" {
+			continue
+		}
+		if _, err := strconv.ParseFloat(r[i], 64); err != nil {
+			return false
+		}
+		seen = true
+	}
+	return seen
 }
 
 type csvWriter struct{ w *csv.Writer }

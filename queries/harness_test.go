@@ -3,7 +3,6 @@ package queries
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"maps"
@@ -16,12 +15,14 @@ import (
 
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
-	_ "modernc.org/sqlite"
 
 	"github.com/regsql/regsql/index"
 	"github.com/regsql/regsql/queries/builtin"
 	"github.com/regsql/regsql/walker"
 )
+
+// testNow is the :now the tests run reports with, unless they pin another.
+const testNow = 2_000_000_000
 
 // builtins is the library of built-in reports the tests run.
 func builtins(t *testing.T) *Library {
@@ -35,7 +36,7 @@ func builtins(t *testing.T) *Library {
 
 // buildIndex indexes the registry storage at root into a database in
 // t.TempDir() and opens it.
-func buildIndex(t *testing.T, root, driver string) *sql.DB {
+func buildIndex(t *testing.T, root, driver string) *index.DB {
 	t.Helper()
 	ctx := context.Background()
 	st, err := walker.OpenRoot(root)
@@ -46,9 +47,9 @@ func buildIndex(t *testing.T, root, driver string) *sql.DB {
 	if _, err := index.Build(ctx, path, st, index.BuildOptions{Root: root, Driver: driver, Version: "test"}); err != nil {
 		t.Fatalf("index.Build() error = %v", err)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	db, err := index.Open(ctx, path)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("index.Open() error = %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -58,7 +59,7 @@ func buildIndex(t *testing.T, root, driver string) *sql.DB {
 type row map[string]any
 
 // runReport runs the built-in report name with params as -p would give them.
-func runReport(t *testing.T, db *sql.DB, name string, params map[string]string) []row {
+func runReport(t *testing.T, db *index.DB, name string, params map[string]string) []row {
 	t.Helper()
 	q, ok := builtins(t).Get(name)
 	if !ok {
@@ -71,45 +72,22 @@ func runReport(t *testing.T, db *sql.DB, name string, params map[string]string) 
 	return runSQL(t, db, q.SQL, bound)
 }
 
-func runSQL(t *testing.T, db *sql.DB, query string, params map[string]string) []row {
+// runSQL runs query with params on db, :now pinned to testNow unless
+// params set it.
+func runSQL(t *testing.T, db *index.DB, query string, params map[string]string) []row {
 	t.Helper()
-	var args []any
-	for _, name := range paramNames(query) {
-		v, ok := params[name]
-		if name == NowParam && !ok {
-			v = "2000000000"
-		} else if !ok {
-			t.Fatalf("parameter :%s not set", name)
-		}
-		var n int64
-		if _, err := fmt.Sscan(v, &n); err == nil && fmt.Sprint(n) == v {
-			args = append(args, sql.Named(name, n))
-		} else {
-			args = append(args, sql.Named(name, v))
-		}
-	}
-	rows, err := db.Query(query, args...)
+	p := map[string]string{NowParam: fmt.Sprint(testNow)}
+	maps.Copy(p, params)
+	rows, err := db.Query(context.Background(), query, p)
 	if err != nil {
 		t.Fatalf("run SQL: %v\n%s", err, query)
 	}
 	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []row
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
 		r := row{}
-		for i, c := range cols {
-			r[c] = vals[i]
+		for i, c := range rows.Columns() {
+			r[c] = rows.Values()[i]
 		}
 		out = append(out, r)
 	}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/regsql/regsql/index"
 )
 
 // Query is a saved query: its header and its SQL.
@@ -83,7 +85,7 @@ const CandidatesParam = "candidates"
 
 var (
 	nameRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
-	paramNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*`)
+	paramNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*`)
 	keyRE       = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 )
 
@@ -214,7 +216,7 @@ func (p *parser) parse() (Query, error) {
 	}
 
 	used := map[string]bool{}
-	for _, name := range paramNames(q.SQL) {
+	for _, name := range index.ParamNames(q.SQL) {
 		used[name] = true
 		if name == NowParam {
 			continue
@@ -266,7 +268,7 @@ func parseParam(s string) (Param, error) {
 	var prm Param
 	name := paramNameRE.FindString(s)
 	if name == "" {
-		return prm, fmt.Errorf(`param: want "NAME [TYPE] [= DEFAULT] [DOC]"`)
+		return prm, fmt.Errorf(`param: want "NAME [TYPE] [= DEFAULT] [DOC]", NAME a letter, then letters, digits and '_'`)
 	}
 	if name == NowParam {
 		return prm, fmt.Errorf("param %q: regsql binds :now itself; pick another name", name)
@@ -274,7 +276,7 @@ func parseParam(s string) (Param, error) {
 	prm.Name = name
 	rest := s[len(name):]
 	if rest != "" && !isSpace(rest[0]) && rest[0] != '=' {
-		return prm, fmt.Errorf("param %q: the name must be letters, digits and '_'", name+strings.Fields(rest)[0])
+		return prm, fmt.Errorf("param %q: the name must be a letter, then letters, digits and '_'", name+strings.Fields(rest)[0])
 	}
 	rest = strings.TrimLeft(rest, " \t")
 

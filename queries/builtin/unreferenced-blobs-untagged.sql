@@ -15,10 +15,12 @@
 -- blobs). seen is every meeting the mark would make if it never skipped,
 -- with a key that sorts in the order the registry makes them; first is the
 -- earliest meeting of each digest; marks replays the walk, descending past
--- a root only at a digest's first meeting. Keep the CTEs in step with
--- unreferenced-manifests-untagged.sql and gc-hazards.sql; reports_test.go
--- checks them against the registry's own MarkAndSweep.
+-- a root only at a digest's first meeting. unreferenced-manifests-untagged
+-- and gc-hazards hold the same block between the begin and end lines (a
+-- test keeps the copies equal); reports_test.go checks the results against
+-- the registry's own MarkAndSweep.
 WITH RECURSIVE
+-- begin: the mark of registry garbage-collect --delete-untagged
 live(repo_id, digest, body) AS (
     SELECT v.repo_id, v.digest, v.target
       FROM revisions v
@@ -70,6 +72,7 @@ marks(repo_id, digest, body, key, depth) AS (
 marked(digest) AS (
     SELECT DISTINCT digest FROM marks
 )
+-- end: the mark of registry garbage-collect --delete-untagged
 SELECT b.digest,
        b.size,
        b.modified_at,

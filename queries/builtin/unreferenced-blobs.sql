@@ -9,9 +9,8 @@
 -- into a descriptor that is itself a readable revision of the same
 -- repository. subject is never followed. Every blob under blobs/ that is
 -- not marked is deleted, also blobs that only _layers links of a directory
--- without _manifests name (see gc-hazards). Keep the CTEs in step with
--- unreferenced-blobs-untagged.sql; reports_test.go checks both against the
--- registry's own MarkAndSweep.
+-- without _manifests name (see gc-hazards). reports_test.go checks the
+-- result against the registry's own MarkAndSweep.
 WITH RECURSIVE
 -- live: revisions the registry can read. Exists(digest) is true in the
 -- repository when the link at digest's path names a blob that exists.

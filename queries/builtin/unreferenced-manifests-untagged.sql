@@ -9,9 +9,10 @@
 -- all queues nothing (the registry skips it, and deletes the blobs of its
 -- manifests while keeping the revision links); the index cannot see an
 -- empty tags/ directory, so a repository whose tags were all deleted is
--- taken to have none. The mark CTEs are those of
--- unreferenced-blobs-untagged.sql; keep them in step.
+-- taken to have none. The mark is that of unreferenced-blobs-untagged.sql,
+-- copied between the begin and end lines (a test keeps the copies equal).
 WITH RECURSIVE
+-- begin: the mark of registry garbage-collect --delete-untagged
 live(repo_id, digest, body) AS (
     SELECT v.repo_id, v.digest, v.target
       FROM revisions v
@@ -63,6 +64,7 @@ marks(repo_id, digest, body, key, depth) AS (
 marked(digest) AS (
     SELECT DISTINCT digest FROM marks
 )
+-- end: the mark of registry garbage-collect --delete-untagged
 SELECT r.name AS repo,
        q.digest,
        m.media_type,

@@ -1,0 +1,105 @@
+-- name: old-tags
+-- description: Tags pushed more than :older_than ago, keeping the newest :keep per repository and every tag :protect matches
+-- param: keep = 10                   newest tags kept per repository, protected ones not counted
+-- param: older_than = 90d            age; accepts 30d, 12h, 2w, 1h30m, or seconds
+-- param: protect regex = ^(latest|v?[0-9]+\.[0-9]+\.[0-9]+)$   tags never proposed (default: latest and semver releases)
+-- param: by_created = 0              1 orders and ages tags by their image's created time instead of push time
+-- param: repo regex = .*             only repositories whose name matches
+-- kind: candidates
+
+-- A tag is proposed when it is older than :older_than and not among the
+-- newest :keep unprotected tags of its repository. A tag whose time is
+-- unknown (NULL) counts as newest and is never old. Tags of referrers
+-- (manifests with a subject, and cosign's sha256-<hex>.sig/.att/.sbom tags)
+-- are never proposed: they go with their subject. bytes is what deleting
+-- the row's tags frees after GC when no kept tag still reaches the
+-- manifest (directly or through an index), counted on the first row of
+-- that manifest; 0 when the manifest stays. Rows sharing blobs do not
+-- count them; "regsql run reclaimable --from FILE" gives a list's total.
+WITH RECURSIVE
+tag_time(repo_id, name, digest, at) AS (
+    SELECT t.repo_id, t.name, t.digest,
+           CASE WHEN :by_created <> 0
+                THEN coalesce(m.created,
+                              (SELECT max(cm.created) FROM refs x JOIN manifests cm ON cm.digest = x.digest
+                                WHERE x.manifest_digest = m.digest AND x.kind = 'child'))
+                ELSE t.pushed_at END
+      FROM tags t
+      JOIN repos r ON r.id = t.repo_id
+      LEFT JOIN revisions v ON v.repo_id = t.repo_id AND v.digest = t.digest
+      LEFT JOIN manifests m ON m.digest = v.target
+     WHERE r.name REGEXP :repo
+       AND NOT t.name REGEXP :protect
+       AND NOT t.name REGEXP '^sha256-[0-9a-f]{64}(\.[a-z]+)?$'
+       AND m.subject_digest IS NULL
+),
+ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY repo_id ORDER BY at DESC NULLS FIRST, name) AS rank
+      FROM tag_time
+),
+candidate(repo_id, name, digest, reason) AS (
+    SELECT repo_id, name, digest,
+           printf('%s %s, %d newer tag%s in the repository',
+                  CASE WHEN :by_created <> 0 THEN 'created' ELSE 'pushed' END,
+                  date(at, 'unixepoch'), rank - 1, CASE WHEN rank = 2 THEN '' ELSE 's' END)
+      FROM ranked
+     WHERE rank > :keep AND at < :now - :older_than
+),
+-- keep_reach: what the tags that stay still reach, through index children.
+keep_reach(repo_id, digest, target) AS (
+    SELECT t.repo_id, v.digest, v.target
+      FROM tags t
+      JOIN revisions v ON v.repo_id = t.repo_id AND v.digest = t.digest
+     WHERE NOT EXISTS (SELECT 1 FROM candidate c WHERE c.repo_id = t.repo_id AND c.name = t.name)
+    UNION
+    SELECT k.repo_id, v.digest, v.target
+      FROM keep_reach k
+      JOIN refs c ON c.manifest_digest = k.target AND c.kind = 'child'
+      JOIN revisions v ON v.repo_id = k.repo_id AND v.digest = c.digest
+),
+-- unit: a manifest that loses its last tag, and the children that go with it.
+unit(repo_id, root, digest, target) AS (
+    SELECT DISTINCT v.repo_id, v.digest, v.digest, v.target
+      FROM candidate c
+      JOIN revisions v ON v.repo_id = c.repo_id AND v.digest = c.digest
+     WHERE NOT EXISTS (SELECT 1 FROM keep_reach k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
+    UNION
+    SELECT u.repo_id, u.root, v.digest, v.target
+      FROM unit u
+      JOIN refs c ON c.manifest_digest = u.target AND c.kind = 'child'
+      JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = c.digest
+     WHERE NOT EXISTS (SELECT 1 FROM keep_reach k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
+),
+unit_blobs(repo_id, root, blob) AS (
+    SELECT repo_id, root, target FROM unit
+    UNION
+    SELECT u.repo_id, u.root, r.digest
+      FROM unit u
+      JOIN refs r ON r.manifest_digest = u.target AND r.kind IN ('config', 'layer', 'child')
+),
+-- freed: the blobs no revision outside the unit uses, in any repository.
+freed(repo_id, root, bytes) AS (
+    SELECT ub.repo_id, ub.root, sum(b.size)
+      FROM unit_blobs ub
+      JOIN blobs b ON b.digest = ub.blob
+     WHERE NOT EXISTS (
+             SELECT 1 FROM revisions v
+              WHERE v.target = ub.blob
+                AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
+       AND NOT EXISTS (
+             SELECT 1 FROM refs r
+               JOIN revisions v ON v.target = r.manifest_digest
+              WHERE r.digest = ub.blob AND r.kind IN ('config', 'layer', 'child')
+                AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
+     GROUP BY ub.repo_id, ub.root
+)
+SELECT r.name AS repo,
+       c.name AS tag,
+       c.digest,
+       c.reason,
+       CASE WHEN c.name = (SELECT min(c2.name) FROM candidate c2 WHERE c2.repo_id = c.repo_id AND c2.digest = c.digest)
+            THEN coalesce(f.bytes, 0) ELSE 0 END AS bytes
+  FROM candidate c
+  JOIN repos r ON r.id = c.repo_id
+  LEFT JOIN freed f ON f.repo_id = c.repo_id AND f.root = c.digest
+ ORDER BY r.name, c.name;

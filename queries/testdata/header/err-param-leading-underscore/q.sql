@@ -1,0 +1,3 @@
+-- name: q
+-- param: _hidden = 1
+SELECT :_hidden;

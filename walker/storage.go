@@ -28,3 +28,13 @@ type Entry struct {
 	Size    int64
 	ModTime time.Time
 }
+
+// Remover is storage that can delete: the deleter's storage executor and the
+// garbage collector use it. Remove deletes path and everything below it,
+// like the registry's driver Delete; removing what does not exist is not an
+// error. Both DirStorage and DriverStorage implement it, and refuse any path
+// outside blobs/ and repositories/.
+type Remover interface {
+	Storage
+	Remove(ctx context.Context, path string) error
+}

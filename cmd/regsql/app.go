@@ -62,6 +62,8 @@ and how much space a deletion frees.
 			indexCommand(e),
 			queryCommand(e),
 			schemaCommand(e),
+			queriesCommand(e),
+			runCommand(e),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err.Error()}

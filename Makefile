@@ -46,14 +46,19 @@ lint: ## gofmt, go vet, and a tidy go.mod
 demo: build ## index the sample registry and print a few reports
 	@mkdir -p build
 	$(BIN) index --root $(SAMPLE) --db $(DEMO_DB)
-	@echo; echo "## repositories by tags"
-	$(BIN) query --db $(DEMO_DB) -o table "SELECT r.name AS repo, count(t.name) AS tags FROM repos r LEFT JOIN tags t ON t.repo_id = r.id WHERE r.listed GROUP BY r.id ORDER BY tags DESC, repo"
-	@echo; echo "## untagged revisions"
-	$(BIN) query --db $(DEMO_DB) -o table "SELECT r.name AS repo, u.digest FROM untagged_revisions u JOIN repos r ON r.id = u.repo_id ORDER BY 1, 2"
-	@echo; echo "## where the space goes"
-	$(BIN) query --db $(DEMO_DB) -o table "SELECT name AS repo, tags, revisions, total_bytes, unique_bytes, shared_bytes FROM repo_usage ORDER BY total_bytes DESC"
-	@echo; echo "## problems found"
-	$(BIN) query --db $(DEMO_DB) -o table "SELECT kind, path, message FROM problems ORDER BY kind, path"
+	@echo; echo "## where the space goes (regsql run repo-usage)"
+	@$(BIN) run repo-usage --db $(DEMO_DB) -o table
+	@echo; echo "## manifests no tag reaches (regsql run untagged-manifests)"
+	@$(BIN) run untagged-manifests --db $(DEMO_DB) -o table
+	@echo; echo "## what the registry's own GC would delete (regsql run unreferenced-blobs)"
+	@$(BIN) run unreferenced-blobs --db $(DEMO_DB) -o table
+	@echo; echo "## old tags, every unprotected tag, as a candidate list (regsql run old-tags -p keep=0 -p older_than=0)"
+	@$(BIN) run old-tags --db $(DEMO_DB) -p keep=0 -p older_than=0 -o csv | tee build/candidates.csv
+	@echo; echo "## what deleting that list would free (regsql run reclaimable --from build/candidates.csv)"
+	@$(BIN) run reclaimable --db $(DEMO_DB) --from build/candidates.csv -o table
+	@echo; echo "## anomalies found (regsql run problems)"
+	@$(BIN) run problems --db $(DEMO_DB) -o table
+	@echo; echo "Try your own: $(BIN) query --db $(DEMO_DB) \"SELECT * FROM tags\""
 
 sample: ## rebuild testdata/sample-registry through a real in-process registry
 	$(GO) run ./internal/sample/gen -out $(SAMPLE)

@@ -12,11 +12,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/regsql/regsql/index"
+	"github.com/regsql/regsql/internal/registrytest"
 	"github.com/regsql/regsql/queries/builtin"
 	"github.com/regsql/regsql/walker"
 )
@@ -178,4 +181,76 @@ func captureStdout(t *testing.T, f func() error) string {
 		t.Fatalf("registry garbage collect: %v\n%s", ferr, buf.String())
 	}
 	return buf.String()
+}
+
+// storagePath is a path in the registry's storage, below docker/registry/v2.
+func storagePath(reg *registrytest.Registry, parts ...string) string {
+	return filepath.Join(append([]string{reg.Root(), "docker", "registry", "v2"}, parts...)...)
+}
+
+// daysAgo is a time n days before testNow.
+func daysAgo(n int) time.Time { return time.Unix(testNow-int64(n)*86400, 0) }
+
+// touch sets a storage file's modification time, which the index reads as
+// when a link was written: to age a push without waiting for it.
+func touch(t *testing.T, path string, at time.Time) {
+	t.Helper()
+	if err := os.Chtimes(path, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setTagTime makes repo:tag look pushed at at.
+func setTagTime(t *testing.T, reg *registrytest.Registry, repo, tag string, at time.Time) {
+	t.Helper()
+	touch(t, storagePath(reg, "repositories", repo, "_manifests", "tags", tag, "current", "link"), at)
+}
+
+// setRevisionTime makes manifest d look first pushed to repo at at.
+func setRevisionTime(t *testing.T, reg *registrytest.Registry, repo string, d digest.Digest, at time.Time) {
+	t.Helper()
+	touch(t, storagePath(reg, "repositories", repo, "_manifests", "revisions", d.Algorithm().String(), d.Encoded(), "link"), at)
+}
+
+// bytesOf is the size of everything m uploads: its body, config and
+// layers, and its children's, less the blobs in shared.
+func bytesOf(m *registrytest.Manifest, shared ...[]byte) int64 {
+	skip := map[digest.Digest]bool{}
+	for _, b := range shared {
+		skip[digest.FromBytes(b)] = true
+	}
+	seen := map[digest.Digest]bool{}
+	var n int64
+	var add func(m *registrytest.Manifest)
+	count := func(b []byte) {
+		d := digest.FromBytes(b)
+		if b == nil || skip[d] || seen[d] {
+			return
+		}
+		seen[d] = true
+		n += int64(len(b))
+	}
+	add = func(m *registrytest.Manifest) {
+		count(m.Body)
+		count(m.Config)
+		for _, l := range m.Layers {
+			count(l)
+		}
+		for _, c := range m.Children {
+			add(c)
+		}
+	}
+	add(m)
+	return n
+}
+
+// rowKeys renders rows as "repo:tag@digest" strings, sorted, for comparing
+// candidate lists.
+func rowKeys(rows []row) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, fmt.Sprintf("%s:%s@%s", str(r["repo"]), str(r["tag"]), str(r["digest"])))
+	}
+	slices.Sort(out)
+	return out
 }

@@ -13,7 +13,10 @@ FUZZTIME ?= 4s
 FUZZ_TARGETS := \
 	./walker:FuzzParseLink \
 	./walker:FuzzParseManifest \
-	./walker:FuzzParseImageConfig
+	./walker:FuzzParseImageConfig \
+	./index:FuzzParamNames \
+	./queries:FuzzParse \
+	./queries:FuzzReadCandidates
 
 .PHONY: help build test unit fuzz bench lint demo sample clean
 

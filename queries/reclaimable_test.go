@@ -70,8 +70,8 @@ func TestReclaimableEndToEnd(t *testing.T) {
 		{Repo: "shop/web", Digest: w4.Digest()}, // v4 is not in the list: stays
 		{Repo: "shop/web", Tag: "multi"},        // the index and its children
 		{Repo: "shop/api", Digest: a2.Digest()},
-		{Repo: "shop/kept-index", Digest: k1.Digest()}, // a child of a kept index: stays
-		{Repo: "shop/web", Tag: "v9"},                  // no such tag
+		{Repo: "shop/kept-index", Digest: k1.Digest()},     // a child of a kept index: stays
+		{Repo: "shop/web", Tag: "v9"},                      // no such tag
 		{Repo: "shop/api", Tag: "v1", Digest: w3.Digest()}, // stale: v1 names a1
 	}
 	db := buildIndex(t, reg.Root(), "filesystem")

@@ -40,6 +40,10 @@ func TestParseGolden(t *testing.T) {
 				}
 				got = "error: " + err.Error() + "\n"
 			} else {
+				if q.Text != string(src) {
+					t.Errorf("Parse() Text = %q, want the file as read", q.Text)
+				}
+				q.Text = "" // the input, already in the directory
 				b, err := json.MarshalIndent(q, "", "  ")
 				if err != nil {
 					t.Fatal(err)

@@ -16,7 +16,8 @@ type Query struct {
 	Description string
 	Kind        Kind
 	Params      []Param // in header order
-	SQL         string  // the text after the header
+	SQL         string  // the text after the header: what runs
+	Text        string  // the whole file as read, header included: what "queries show" prints
 	// Source names the file the query came from: "builtin/NAME.sql" for an
 	// embedded one, else the path in the user's directory.
 	Source string
@@ -116,6 +117,7 @@ func (e *ParseError) Unwrap() error { return ErrHeader }
 // "-- key: value" with a known key; free comments go after a blank line.
 func Parse(fileName string, src []byte) (Query, error) {
 	p := parser{file: fileName, lines: strings.Split(string(src), "\n")}
+	p.q.Text = string(src)
 	for i, l := range p.lines {
 		p.lines[i] = strings.TrimSuffix(l, "\r")
 	}

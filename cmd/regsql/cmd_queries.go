@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -88,27 +87,11 @@ Examples:
 				if err != nil {
 					return err
 				}
-				text, err := querySource(q)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(e.stdout, "-- source: %s\n%s", q.Source, text)
+				_, err = fmt.Fprintf(e.stdout, "-- source: %s\n%s", q.Source, q.Text)
 				return err
 			},
 		}},
 	}
-}
-
-// querySource reads the file a saved query came from, header and all.
-func querySource(q queries.Query) ([]byte, error) {
-	if name, ok := strings.CutPrefix(q.Source, "builtin/"); ok {
-		return fs.ReadFile(builtin.FS(), name)
-	}
-	b, err := os.ReadFile(q.Source)
-	if err != nil {
-		return nil, fmt.Errorf("read saved query %q: %w", q.Name, err)
-	}
-	return b, nil
 }
 
 // getQuery finds a saved query or says which exist.

@@ -1,16 +1,12 @@
 package queries
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/regsql/regsql/index"
+	"github.com/regsql/regsql/internal/registrygc"
 	"github.com/regsql/regsql/internal/registrytest"
 	"github.com/regsql/regsql/queries/builtin"
 	"github.com/regsql/regsql/walker"
@@ -112,75 +109,35 @@ func column(rows []row, col string) []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// stdoutMu serialises the capture of os.Stdout: MarkAndSweep prints its
-// findings with fmt.Printf and returns none of them.
-var stdoutMu sync.Mutex
-
 // gcResult is what a MarkAndSweep dry run says it would delete.
 type gcResult struct {
 	Blobs     []string // digests
 	Manifests []string // "repo@digest"
 }
 
-// registryGC runs distribution's own garbage collector as a dry run on drv
-// and parses its "eligible for deletion" lines.
+// registryGC runs distribution's own garbage collector as a dry run on drv.
 func registryGC(t *testing.T, drv storagedriver.StorageDriver, removeUntagged bool) gcResult {
 	t.Helper()
-	out := captureStdout(t, func() error {
-		ctx := context.Background()
-		ns, err := storage.NewRegistry(ctx, drv)
-		if err != nil {
-			return err
-		}
-		return storage.MarkAndSweep(ctx, drv, ns, storage.GCOpts{DryRun: true, RemoveUntagged: removeUntagged})
-	})
-	var res gcResult
-	blobs, manifests := map[string]bool{}, map[string]bool{}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		line := sc.Text()
-		if d, ok := strings.CutPrefix(line, "blob eligible for deletion: "); ok {
-			blobs[d] = true
-		}
-		// manifest eligible for deletion: {team/api sha256:... [tag1 tag2]}
-		if m, ok := strings.CutPrefix(line, "manifest eligible for deletion: {"); ok {
-			f := strings.Fields(m)
-			if len(f) < 2 {
-				t.Fatalf("cannot parse GC line %q", line)
-			}
-			manifests[f[0]+"@"+f[1]] = true
-		}
+	res, err := registrygc.DryRun(context.Background(), drv, removeUntagged)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.Output)
 	}
-	res.Blobs = slices.Sorted(maps.Keys(blobs))
-	res.Manifests = slices.Sorted(maps.Keys(manifests))
-	return res
+	out := gcResult{Manifests: res.Manifests}
+	for _, d := range res.Blobs {
+		out.Blobs = append(out.Blobs, d.String())
+	}
+	return out
 }
 
-func captureStdout(t *testing.T, f func() error) string {
+// runGC runs the registry's garbage collector for real, quietly.
+func runGC(t *testing.T, reg *registrytest.Registry, removeUntagged bool) error {
 	t.Helper()
-	stdoutMu.Lock()
-	defer stdoutMu.Unlock()
-	r, w, err := os.Pipe()
+	ctx := context.Background()
+	ns, err := storage.NewRegistry(ctx, reg.Driver())
 	if err != nil {
 		t.Fatal(err)
 	}
-	saved := os.Stdout
-	os.Stdout = w
-	var buf strings.Builder
-	done := make(chan struct{})
-	go func() {
-		io.Copy(&buf, r) //nolint:errcheck // the pipe closes when f is done
-		close(done)
-	}()
-	ferr := f()
-	os.Stdout = saved
-	w.Close()
-	<-done
-	r.Close()
-	if ferr != nil {
-		t.Fatalf("registry garbage collect: %v\n%s", ferr, buf.String())
-	}
-	return buf.String()
+	return storage.MarkAndSweep(ctx, reg.Driver(), ns, storage.GCOpts{RemoveUntagged: removeUntagged, Quiet: true})
 }
 
 // storagePath is a path in the registry's storage, below docker/registry/v2.

@@ -1,7 +1,6 @@
 package queries
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distribution/distribution/v3/registry/storage"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/regsql/regsql/internal/registrytest"
@@ -25,22 +23,6 @@ func removeAll(t *testing.T, path string) {
 	if err := os.RemoveAll(path); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// runGC runs the registry's garbage collector for real (not a dry run).
-func runGC(t *testing.T, reg *registrytest.Registry, removeUntagged bool) error {
-	t.Helper()
-	var gcErr error
-	captureStdout(t, func() error {
-		ctx := context.Background()
-		ns, err := storage.NewRegistry(ctx, reg.Driver())
-		if err != nil {
-			return err
-		}
-		gcErr = storage.MarkAndSweep(ctx, reg.Driver(), ns, storage.GCOpts{RemoveUntagged: removeUntagged, Quiet: true})
-		return nil
-	})
-	return gcErr
 }
 
 // render lists rows as "col=value" strings over cols, sorted.

@@ -1,13 +1,11 @@
 package queries
 
 import (
-	"context"
 	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/distribution/distribution/v3/registry/storage"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/regsql/regsql/internal/registrytest"
@@ -114,14 +112,9 @@ func TestReclaimableEndToEnd(t *testing.T) {
 	s.deleteManifest("shop/api", a2.Digest())
 
 	before := blobBytes(t, reg)
-	captureStdout(t, func() error {
-		ctx := context.Background()
-		ns, err := storage.NewRegistry(ctx, reg.Driver())
-		if err != nil {
-			return err
-		}
-		return storage.MarkAndSweep(ctx, reg.Driver(), ns, storage.GCOpts{Quiet: true})
-	})
+	if err := runGC(t, reg, false); err != nil {
+		t.Fatal(err)
+	}
 	freed := before - blobBytes(t, reg)
 	t.Logf("GC freed %d of %d blob bytes; reclaimable predicted %d", freed, before, predicted)
 	if freed != predicted {

@@ -63,6 +63,10 @@ type marker struct {
 	referrers map[digest.Digest][]digest.Digest
 	marked    map[digest.Digest]Reason
 	queue     []digest.Digest
+	// subjects are marked manifests whose referrers are still to keep:
+	// they are kept once everything else reachable is marked, so that
+	// what a kept image itself reaches is never put down to a referrer.
+	subjects []digest.Digest
 }
 
 func newMarker(manifests map[digest.Digest]*manifest) *marker {
@@ -96,10 +100,19 @@ func (m *marker) mark(d digest.Digest, why Reason) {
 }
 
 // drain follows everything marked since the last drain: a manifest's
-// references get its reason, a kept manifest's referrers are kept as
-// referrers.
+// references get its reason; once nothing else is left, the referrers of
+// the manifests marked are kept as referrers, and followed in turn.
 func (m *marker) drain() {
-	for len(m.queue) > 0 {
+	for len(m.queue) > 0 || len(m.subjects) > 0 {
+		if len(m.queue) == 0 {
+			for _, s := range m.subjects {
+				for _, r := range m.referrers[s] {
+					m.mark(r, ReasonReferrer)
+				}
+			}
+			m.subjects = m.subjects[:0]
+			continue
+		}
 		d := m.queue[len(m.queue)-1]
 		m.queue = m.queue[:len(m.queue)-1]
 		why := m.marked[d]
@@ -111,8 +124,8 @@ func (m *marker) drain() {
 		for _, a := range m.aliases[d] {
 			m.mark(a, why)
 		}
-		for _, r := range m.referrers[d] {
-			m.mark(r, ReasonReferrer)
+		if len(m.referrers[d]) > 0 {
+			m.subjects = append(m.subjects, d)
 		}
 	}
 }

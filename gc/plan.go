@@ -573,6 +573,8 @@ func (pl *planner) sweep() {
 				why, marked = m.isMarked(v.Target)
 			}
 			switch {
+			case marked && why == ReasonNoTagsDir:
+				continue // the registry keeps these revisions too, but not their blobs
 			case marked && why != referenced:
 				pl.retain(why, KindRevision, r.Name, v.Digest, 0)
 				continue

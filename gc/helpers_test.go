@@ -1,0 +1,283 @@
+package gc
+
+import (
+	"context"
+	"maps"
+	"os"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/regsql/regsql/internal/registrygc"
+	"github.com/regsql/regsql/internal/registrytest"
+	"github.com/regsql/regsql/walker"
+)
+
+// steps pushes and deletes through a registry's API, failing the test at
+// the first error, so that a scenario reads as what happened to the
+// registry.
+type steps struct {
+	t   *testing.T
+	reg *registrytest.Registry
+}
+
+func (s steps) push(repo, tag string, m *registrytest.Manifest) digest.Digest {
+	s.t.Helper()
+	d, err := s.reg.Push(repo, tag, m)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return d
+}
+
+func (s steps) pushBlob(repo string, data []byte) digest.Digest {
+	s.t.Helper()
+	d, err := s.reg.PushBlob(repo, data)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return d
+}
+
+func (s steps) deleteManifest(repo string, d digest.Digest) {
+	s.t.Helper()
+	if err := s.reg.DeleteManifest(repo, d); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s steps) deleteTag(repo, tag string) {
+	s.t.Helper()
+	if err := s.reg.DeleteTag(repo, tag); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s steps) startUpload(repo string, partial []byte) string {
+	s.t.Helper()
+	uuid, err := s.reg.StartUpload(repo, partial)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return uuid
+}
+
+// image is an image with one layer of its own after base, OCI for an even
+// seed and Docker schema2 for an odd one.
+func image(seed int64, base ...[]byte) *registrytest.Manifest {
+	return registrytest.Image(registrytest.ImageOptions{Seed: seed, Base: base, Layers: 1, OCI: seed%2 == 0})
+}
+
+func arm(seed int64) *registrytest.Manifest {
+	return registrytest.Image(registrytest.ImageOptions{Seed: seed, OCI: true, Architecture: "arm64", Variant: "v8"})
+}
+
+const (
+	signature = "application/vnd.dev.cosign.artifact.sig.v1+json"
+	sbom      = "application/spdx+json"
+)
+
+// blobsOf is every blob m uploads: its body, config and layers, and its
+// children's.
+func blobsOf(m *registrytest.Manifest) []digest.Digest {
+	set := map[digest.Digest]bool{}
+	var add func(m *registrytest.Manifest)
+	add = func(m *registrytest.Manifest) {
+		set[m.Digest()] = true
+		if m.Config != nil {
+			set[digest.FromBytes(m.Config)] = true
+		}
+		for _, l := range m.Layers {
+			set[digest.FromBytes(l)] = true
+		}
+		for _, c := range m.Children {
+			add(c)
+		}
+	}
+	add(m)
+	return slices.Sorted(maps.Keys(set))
+}
+
+// openStorage opens the registry's storage as a local directory.
+func openStorage(t *testing.T, reg *registrytest.Registry) *walker.DirStorage {
+	t.Helper()
+	st, err := walker.OpenRoot(reg.Root())
+	if err != nil {
+		t.Fatalf("OpenRoot() error = %v", err)
+	}
+	return st
+}
+
+// plan plans a garbage collection of the registry's storage.
+func plan(t *testing.T, reg *registrytest.Registry, opts Options) *Plan {
+	t.Helper()
+	p, err := NewPlan(context.Background(), openStorage(t, reg), opts)
+	if err != nil {
+		t.Fatalf("NewPlan() error = %v", err)
+	}
+	return p
+}
+
+// registryGC is what distribution's own garbage collector would delete.
+func registryGC(t *testing.T, reg *registrytest.Registry, removeUntagged bool) registrygc.Result {
+	t.Helper()
+	res, err := registrygc.DryRun(context.Background(), reg.Driver(), removeUntagged)
+	if err != nil {
+		t.Fatalf("registry MarkAndSweep (RemoveUntagged=%v): %v\n%s", removeUntagged, err, res.Output)
+	}
+	return res
+}
+
+// items returns the plan's items of kind k as "digest" for blobs,
+// "repo@digest" for revisions and layer links, "repo/uuid" for uploads,
+// sorted.
+func items(p *Plan, k Kind) []string {
+	var out []string
+	for _, it := range p.Items {
+		if it.Kind == k {
+			out = append(out, itemKey(it))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func itemKey(it Item) string {
+	switch it.Kind {
+	case KindBlob:
+		return it.Digest.String()
+	case KindUpload:
+		return it.Repo + "/" + it.UUID
+	}
+	return it.Repo + "@" + it.Digest.String()
+}
+
+// retained returns what the plan retained for reason why (every reason
+// when why is empty) as items returns them.
+func retained(p *Plan, k Kind, why Reason) []string {
+	var out []string
+	for _, r := range p.Retained {
+		if r.Kind != k || (why != "" && r.Reason != why) {
+			continue
+		}
+		if k == KindBlob {
+			out = append(out, r.Digest.String())
+		} else {
+			out = append(out, r.Repo+"@"+r.Digest.String())
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// reasons returns the distinct reasons of what the plan retained.
+func reasons(p *Plan) []Reason {
+	set := map[Reason]bool{}
+	for _, r := range p.Retained {
+		set[r.Reason] = true
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+func strs[T ~string](ds []T) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = string(d)
+	}
+	return out
+}
+
+// union returns the sorted union of string sets.
+func union(sets ...[]string) []string {
+	var out []string
+	for _, s := range sets {
+		out = append(out, s...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// v2 is a path in the registry's storage, below docker/registry/v2.
+func v2(reg *registrytest.Registry, rel string) string {
+	return filepath.Join(reg.Root(), "docker", "registry", "v2", filepath.FromSlash(rel))
+}
+
+// age sets a storage file's modification time to d ago, to age a push
+// without waiting for it.
+func age(t *testing.T, reg *registrytest.Registry, rel string, d time.Duration) {
+	t.Helper()
+	at := time.Now().Add(-d)
+	if err := os.Chtimes(v2(reg, rel), at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ageAll makes every file of the storage d old: a registry whose pushes
+// all ended long ago.
+func ageAll(t *testing.T, reg *registrytest.Registry, d time.Duration) {
+	t.Helper()
+	at := time.Now().Add(-d)
+	root := filepath.Join(reg.Root(), "docker", "registry", "v2")
+	err := filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		return os.Chtimes(p, at, at)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pullAll pulls every tag of every repository the registry lists, each
+// manifest, child, config and layer verified against its digest.
+func pullAll(t *testing.T, reg *registrytest.Registry) int {
+	t.Helper()
+	repos, err := reg.Catalog()
+	if err != nil {
+		t.Fatalf("Catalog() error = %v", err)
+	}
+	n := 0
+	for _, repo := range repos {
+		tags, err := reg.Tags(repo)
+		if registrytest.StatusCode(err) == http.StatusNotFound {
+			continue // a repository without a tags directory
+		}
+		if err != nil {
+			t.Errorf("Tags(%q) error = %v", repo, err)
+			continue
+		}
+		for _, tag := range tags {
+			if _, err := reg.Pull(repo, tag); err != nil {
+				t.Errorf("Pull(%q, %q) after gc: %v", repo, tag, err)
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// pullRevisions pulls every manifest revision left in the storage by its
+// digest, with everything it references: after a garbage collection no
+// revision may have lost a blob.
+func pullRevisions(t *testing.T, reg *registrytest.Registry) int {
+	t.Helper()
+	c := newCollector()
+	if _, err := walker.Walk(context.Background(), openStorage(t, reg), c, walker.Options{}); err != nil {
+		t.Fatalf("Walk() error = %v", err)
+	}
+	n := 0
+	for _, r := range c.repos {
+		for _, v := range r.revisions {
+			if _, err := reg.Pull(r.Name, v.Digest.String()); err != nil {
+				t.Errorf("Pull(%q, %s) after gc: %v", r.Name, v.Digest, err)
+			}
+			n++
+		}
+	}
+	return n
+}

@@ -3,8 +3,8 @@ package gc
 import (
 	"context"
 	"maps"
-	"os"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"

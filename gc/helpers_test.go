@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,51 +234,95 @@ func ageAll(t *testing.T, reg *registrytest.Registry, d time.Duration) {
 	}
 }
 
-// pullAll pulls every tag of every repository the registry lists, each
-// manifest, child, config and layer verified against its digest.
-func pullAll(t *testing.T, reg *registrytest.Registry) int {
+// pulls pulls every tag of every repository the registry lists and every
+// manifest revision in its storage by digest, each with every child,
+// config and layer verified against its digest, and returns for each
+// ("repo:tag" or "repo@digest") whether it pulled.
+func pulls(t *testing.T, reg *registrytest.Registry) map[string]error {
 	t.Helper()
+	out := map[string]error{}
 	repos, err := reg.Catalog()
 	if err != nil {
 		t.Fatalf("Catalog() error = %v", err)
 	}
-	n := 0
 	for _, repo := range repos {
 		tags, err := reg.Tags(repo)
 		if registrytest.StatusCode(err) == http.StatusNotFound {
 			continue // a repository without a tags directory
 		}
 		if err != nil {
-			t.Errorf("Tags(%q) error = %v", repo, err)
-			continue
+			t.Fatalf("Tags(%q) error = %v", repo, err)
 		}
 		for _, tag := range tags {
-			if _, err := reg.Pull(repo, tag); err != nil {
-				t.Errorf("Pull(%q, %q) after gc: %v", repo, tag, err)
-			}
-			n++
+			_, out[repo+":"+tag] = reg.Pull(repo, tag)
 		}
 	}
-	return n
-}
-
-// pullRevisions pulls every manifest revision left in the storage by its
-// digest, with everything it references: after a garbage collection no
-// revision may have lost a blob.
-func pullRevisions(t *testing.T, reg *registrytest.Registry) int {
-	t.Helper()
 	c := newCollector()
 	if _, err := walker.Walk(context.Background(), openStorage(t, reg), c, walker.Options{}); err != nil {
 		t.Fatalf("Walk() error = %v", err)
 	}
-	n := 0
 	for _, r := range c.repos {
 		for _, v := range r.revisions {
-			if _, err := reg.Pull(r.Name, v.Digest.String()); err != nil {
-				t.Errorf("Pull(%q, %s) after gc: %v", r.Name, v.Digest, err)
-			}
-			n++
+			_, out[r.Name+"@"+v.Digest.String()] = reg.Pull(r.Name, v.Digest.String())
 		}
 	}
-	return n
+	return out
+}
+
+// checkPulls checks that a garbage collection lost nothing: every tag
+// that pulled before still does, and so does every revision left.
+func checkPulls(t *testing.T, before, after map[string]error) {
+	t.Helper()
+	for ref, err := range after {
+		if err != nil && before[ref] == nil {
+			t.Errorf("%s pulled before gc, not after: %v", ref, err)
+		}
+	}
+	for ref, err := range before {
+		if _, ok := after[ref]; !ok && strings.Contains(ref, ":") && !strings.Contains(ref, "@") {
+			t.Errorf("tag %s is gone after gc (pulled before: %v)", ref, err)
+		}
+	}
+}
+
+// writeFile writes a file of the registry's storage, rel below
+// docker/registry/v2.
+func writeFile(reg *registrytest.Registry, rel, content string) error {
+	return os.WriteFile(v2(reg, rel), []byte(content), 0o644)
+}
+
+// copyTree copies the directory tree src into a new directory in
+// t.TempDir(), keeping modification times, and returns it.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "copy")
+	err := filepath.WalkDir(src, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if e.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, b, 0o644); err != nil {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		return os.Chtimes(target, fi.ModTime(), fi.ModTime())
+	})
+	if err != nil {
+		t.Fatalf("copy %s: %v", src, err)
+	}
+	return dst
 }

@@ -13,9 +13,10 @@ import (
 
 // The history of each repository is simulated push by push, from the
 // repository's own stream of randomness. The rates below shape the tree;
-// with them a repository averages about 8.6 tags and 11.5 manifests, and
-// the whole tree about 4.2 blobs and 6.4 link files per manifest, which is
-// what a long-lived company registry looks like.
+// with them a repository averages about 8.8 tags and 11.6 manifests, and
+// the whole tree about 3.9 blobs and 6.5 link files per manifest: the
+// proportions of the long-lived company registry the performance targets
+// are written against (TestLargePresetProportions keeps them).
 const (
 	medianTags = 3.6 // tags per repository: log-normal, so most have a few
 	sigmaTags  = 1.2 // and a few have hundreds
@@ -64,7 +65,7 @@ type app struct {
 	multi     bool
 	platforms []v1.Platform
 	attest    bool      // BuildKit provenance in OCI indexes
-	ociFrom   time.Time // builds from then on are OCI, before Docker schema2
+	ociFrom   time.Time // builds from then on are OCI, before Docker schema2; may lie past End
 
 	signed    bool
 	sbom      bool
@@ -74,7 +75,7 @@ type app struct {
 	depLayers int
 	appLayers int
 	depGen    int
-	deps      map[string][]layer // by platform, for depGen
+	deps      map[string][]layer // the current generation's dependency layers, by platform
 	depsAt    time.Time
 
 	clock  time.Time // of the last push

@@ -8,6 +8,10 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
+// Version changes whenever the same Params would give a different tree: a
+// cache of generated trees keys on it together with the Params.
+const Version = 1
+
 // DefaultEnd is the end of the generated history when Params.End is zero:
 // a fixed instant, so that a tree never depends on the clock of the machine
 // that generated it.
@@ -24,9 +28,10 @@ type Params struct {
 	// Repos is the number of repositories the registry lists. A few more
 	// directories without _manifests (abandoned first pushes) come on top.
 	Repos int
-	// Start and End bound the history: every push, config created time and
-	// upload start lies between them (base images may predate Start). Zero
-	// values mean DefaultEnd and End-DefaultSpan.
+	// Start and End bound the history: pushes, config created times and
+	// upload starts lie between them (base images may predate Start; the
+	// last pushes of a repository may run a few minutes into the final
+	// hour). Zero values mean DefaultEnd and End-DefaultSpan.
 	Start, End time.Time
 	// Workers is the number of repositories generated and written at once;
 	// 0 means twice GOMAXPROCS, which keeps the disk busy while another
@@ -103,7 +108,7 @@ type Stats struct {
 	Indexes      int // of those, OCI indexes and Docker manifest lists
 	Artifacts    int // of those, OCI artifacts with a subject
 	Revisions    int // revision links; a manifest in two repositories counts twice
-	Untagged     int // revisions no tag's current/link names
+	Untagged     int // revisions no tag's current/link names (index children included)
 	Blobs        int // blob data files, manifests included
 	OrphanBlobs  int // blobs no link file names
 	LayerLinks   int // _layers links

@@ -159,22 +159,19 @@ func (rw *repoWriter) write(s *repoState) (Stats, []*manifest, error) {
 // data.
 func (rw *repoWriter) upload(dir string, u upload) error {
 	rw.stats.Uploads++
-	dataAt := u.started.Add(2 * time.Second)
-	files := []struct {
+	type file struct {
 		path string
 		data []byte
 		at   time.Time
-	}{
+	}
+	dataAt := u.started.Add(2 * time.Second)
+	files := []file{
 		{"startedat", []byte(u.started.Format(time.RFC3339)), u.started},
 		{"hashstates/sha256/0", hashState(nil), u.started.Add(time.Second)},
 		{"data", u.data, dataAt},
 	}
 	if len(u.data) > 0 {
-		files = append(files, struct {
-			path string
-			data []byte
-			at   time.Time
-		}{"hashstates/sha256/" + strconv.Itoa(len(u.data)), hashState(u.data), dataAt})
+		files = append(files, file{"hashstates/sha256/" + strconv.Itoa(len(u.data)), hashState(u.data), dataAt})
 	}
 	for _, f := range files {
 		if err := rw.file(filepath.Join(dir, filepath.FromSlash(f.path)), f.data, f.at); err != nil {

@@ -15,7 +15,7 @@ import (
 func writeFile(path string, data []byte, at time.Time) error {
 	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o666)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
+		return fmt.Errorf("create %q: %w", path, err)
 	}
 	for rest := data; len(rest) > 0; {
 		n, err := syscall.Write(fd, rest)
@@ -24,16 +24,16 @@ func writeFile(path string, data []byte, at time.Time) error {
 		}
 		if err != nil {
 			syscall.Close(fd)
-			return fmt.Errorf("write %s: %w", path, err)
+			return fmt.Errorf("write %q: %w", path, err)
 		}
 		rest = rest[n:]
 	}
 	if err := syscall.Close(fd); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %q: %w", path, err)
 	}
 	ts := syscall.NsecToTimespec(at.UnixNano())
 	if err := syscall.UtimesNano(path, []syscall.Timespec{ts, ts}); err != nil {
-		return fmt.Errorf("set times of %s: %w", path, err)
+		return fmt.Errorf("set times of %q: %w", path, err)
 	}
 	return nil
 }

@@ -257,11 +257,7 @@ func pulls(t *testing.T, reg *registrytest.Registry) map[string]error {
 			_, out[repo+":"+tag] = reg.Pull(repo, tag)
 		}
 	}
-	c := newCollector()
-	if _, err := walker.Walk(context.Background(), openStorage(t, reg), c, walker.Options{}); err != nil {
-		t.Fatalf("Walk() error = %v", err)
-	}
-	for _, r := range c.repos {
+	for _, r := range walk(t, reg).repos {
 		for _, v := range r.revisions {
 			_, out[r.Name+"@"+v.Digest.String()] = reg.Pull(r.Name, v.Digest.String())
 		}
@@ -325,4 +321,14 @@ func copyTree(t *testing.T, src string) string {
 		t.Fatalf("copy %s: %v", src, err)
 	}
 	return dst
+}
+
+// walk walks the registry's storage into a collector.
+func walk(t *testing.T, reg *registrytest.Registry) *collector {
+	t.Helper()
+	c := newCollector()
+	if _, err := walker.Walk(context.Background(), openStorage(t, reg), c, walker.Options{}); err != nil {
+		t.Fatalf("Walk() error = %v", err)
+	}
+	return c
 }

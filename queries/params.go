@@ -2,6 +2,7 @@ package queries
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"regexp"
@@ -129,7 +130,8 @@ func convert(typ ParamType, value string) (string, error) {
 // the time) and must be unix seconds. Errors wrap ErrParam.
 func (q Query) Bind(values map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(q.Params)+1)
-	for name, v := range values {
+	for _, name := range slices.Sorted(maps.Keys(values)) { // the first bad name, always the same one
+		v := values[name]
 		if name == NowParam {
 			if !intRE.MatchString(v) {
 				return nil, fmt.Errorf("%w: now=%q: want unix seconds", ErrParam, v)

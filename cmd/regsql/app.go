@@ -64,6 +64,7 @@ and how much space a deletion frees.
 			schemaCommand(e),
 			queriesCommand(e),
 			runCommand(e),
+			gcCommand(e),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err.Error()}

@@ -265,14 +265,14 @@ func describePlan(w io.Writer, p *gc.Plan, o gcOptions) {
 		parts = append(parts, s)
 		all += t.Bytes
 	}
-	verb := "would remove"
+	verb := "would free"
 	if o.Yes {
-		verb = "removing"
+		verb = "freeing"
 	}
 	if len(parts) == 0 {
 		fmt.Fprintf(w, "gc: nothing to remove (%s walked, %s)\n", plural(p.Stats.Blobs, "blob"), humanBytes(p.Stats.BlobBytes))
 	} else {
-		fmt.Fprintf(w, "gc: %s %s: %s in all\n", verb, strings.Join(parts, ", "), humanBytes(all))
+		fmt.Fprintf(w, "gc: %s %s: %s\n", verb, humanBytes(all), strings.Join(parts, ", "))
 	}
 
 	type kept struct {

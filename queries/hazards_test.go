@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,14 +105,16 @@ func digestOf(b []byte) string { return digest.FromBytes(b).String() }
 // an error, and checks that the registry does stop and the report says so.
 func TestGCHazardsAborts(t *testing.T) {
 	tests := []struct {
-		name    string
-		breakIt func(t *testing.T, reg *registrytest.Registry)
+		name     string
+		breakIt  func(t *testing.T, reg *registrytest.Registry)
+		wantRepo string // the repository the gc-aborts row names
 	}{
 		{
 			name: "a repository without _layers",
 			breakIt: func(t *testing.T, reg *registrytest.Registry) {
 				removeAll(t, storagePath(reg, "repositories", "x", "_layers"))
 			},
+			wantRepo: "x",
 		},
 		{
 			name: "a manifest that is not JSON",
@@ -121,6 +124,16 @@ func TestGCHazardsAborts(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
+			wantRepo: "x",
+		},
+		{
+			name: "a repository name the registry cannot parse",
+			breakIt: func(t *testing.T, reg *registrytest.Registry) {
+				if err := os.CopyFS(storagePath(reg, "repositories", "Upper"), os.DirFS(storagePath(reg, "repositories", "x"))); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantRepo: "Upper",
 		},
 		{
 			name: "a revision link with a trailing newline",
@@ -130,6 +143,7 @@ func TestGCHazardsAborts(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
+			wantRepo: "x",
 		},
 	}
 	for _, tt := range tests {
@@ -141,8 +155,9 @@ func TestGCHazardsAborts(t *testing.T) {
 				t.Fatal("the registry's GC did not stop: the scenario tests nothing")
 			}
 			db := buildIndex(t, reg.Root(), "filesystem")
-			if got := hazardsOf(runReport(t, db, "gc-hazards", nil)); len(got["gc-aborts/always"]) == 0 {
-				t.Errorf("gc-hazards = %v, want a gc-aborts row", got)
+			got := hazardsOf(runReport(t, db, "gc-hazards", nil))
+			if !slices.ContainsFunc(got["gc-aborts/always"], func(s string) bool { return strings.HasPrefix(s, tt.wantRepo+"@") }) {
+				t.Errorf("gc-hazards = %v, want a gc-aborts row for %s", got, tt.wantRepo)
 			}
 		})
 	}

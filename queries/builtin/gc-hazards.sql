@@ -9,7 +9,8 @@
 --                        a listed repository without _layers (on every
 --                        driver but S3), a readable revision whose body the
 --                        registry cannot parse (schema1, unknown media type,
---                        invalid JSON), a link it cannot parse.
+--                        invalid JSON), a link it cannot parse, a
+--                        repository name it cannot parse.
 --   tagged-blob-deleted  a blob of a manifest a tag reaches that the mark
 --                        misses (its repository-order skip, see
 --                        unreferenced-blobs-untagged): pulls of the tag fail.
@@ -141,6 +142,12 @@ hazards(hazard, mode, repo, digest, bytes, detail) AS (
       JOIN repos r ON r.id = l.repo_id
       JOIN manifests m ON m.digest = l.body
      WHERE m.kind NOT IN ('image', 'index')
+    UNION ALL
+    SELECT 'gc-aborts', 'always', r.name, NULL, NULL,
+           'the registry cannot parse this repository name: ' || p.message
+      FROM problems p
+      JOIN repos r ON r.id = p.repo_id AND r.listed = 1
+     WHERE p.kind = 'invalid_repo_name'
     UNION ALL
     SELECT 'gc-aborts', CASE WHEN p.path GLOB '*/_manifests/tags/*' THEN 'delete-untagged' ELSE 'always' END,
            r.name, p.digest, NULL, p.path || ': ' || p.message

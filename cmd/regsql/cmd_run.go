@@ -66,26 +66,23 @@ Examples:
 	}
 }
 
-// candidatesParam is the parameter --from fills.
-const candidatesParam = "candidates"
-
 func runSaved(ctx context.Context, e *env, o runOptions, q queries.Query) error {
 	values, err := parseParams(o.Params)
 	if err != nil {
 		return err
 	}
 	if o.From != "" {
-		if !slices.ContainsFunc(q.Params, func(p queries.Param) bool { return p.Name == candidatesParam }) {
-			return usageError{fmt.Sprintf("query %q takes no candidate list (it has no :%s parameter)", q.Name, candidatesParam)}
+		if !slices.ContainsFunc(q.Params, func(p queries.Param) bool { return p.Name == queries.CandidatesParam }) {
+			return usageError{fmt.Sprintf("query %q takes no candidate list (it has no :%s parameter)", q.Name, queries.CandidatesParam)}
 		}
-		if _, set := values[candidatesParam]; set {
+		if _, set := values[queries.CandidatesParam]; set {
 			return usageError{"give the candidate list with --from or -p candidates=..., not both"}
 		}
 		cands, err := readCandidateFile(e.stdin, o.From)
 		if err != nil {
 			return err
 		}
-		values[candidatesParam] = queries.CandidatesJSON(cands)
+		values[queries.CandidatesParam] = queries.CandidatesJSON(cands)
 	}
 	bound, err := q.Bind(values)
 	if err != nil {

@@ -108,9 +108,13 @@ func manifestKey(repo string, d digest.Digest) string {
 
 // fastAPI is an API executor for the registry at url with retries that
 // wait next to nothing.
-func fastAPI(t *testing.T, url string) *APIExecutor {
+func fastAPI(t *testing.T, url string, change ...func(*APIOptions)) *APIExecutor {
 	t.Helper()
-	ex, err := NewAPIExecutor(APIOptions{URL: url, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, RequestTimeout: 10 * time.Second})
+	opts := APIOptions{URL: url, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, RequestTimeout: 10 * time.Second}
+	for _, c := range change {
+		c(&opts)
+	}
+	ex, err := NewAPIExecutor(opts)
 	if err != nil {
 		t.Fatalf("NewAPIExecutor() error = %v", err)
 	}

@@ -106,6 +106,7 @@ func (p *Plan) Execute(ctx context.Context, ex Executor, j *journal.Writer, opts
 		AlreadyDone: p.AlreadyDone,
 		Bytes:       p.Bytes,
 		BytesKnown:  p.db != nil,
+		Results:     []Result{},
 	}
 	if opts.DryRun {
 		return sum, nil

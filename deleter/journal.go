@@ -150,7 +150,8 @@ func ResumePlan(entries []journal.Entry) (*Resumed, error) {
 	if res.Runs == 0 {
 		return nil, fmt.Errorf("%w: no %q line", ErrBadJournal, runAction)
 	}
-	p := &Plan{Options: res.Options, priorDone: map[string]bool{}}
+	p := newPlan(res.Options)
+	p.priorDone = map[string]bool{}
 	for _, a := range actions {
 		if done[a.Key()] {
 			p.AlreadyDone++

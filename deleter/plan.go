@@ -196,7 +196,8 @@ func NewPlan(ctx context.Context, db *index.DB, cands []queries.Candidate, opts 
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Candidates: len(cands), Options: opts, db: db}
+	p := newPlan(opts)
+	p.Candidates, p.db = len(cands), db
 	if p.IndexedAt, err = indexedAt(ctx, db); err != nil {
 		return nil, err
 	}
@@ -239,8 +240,17 @@ func NewPlan(ctx context.Context, db *index.DB, cands []queries.Candidate, opts 
 	if err != nil {
 		return nil, err
 	}
-	p.Bytes, p.Blobs, p.Repos = rc.bytes, rc.blobs, rc.repos
+	p.Bytes, p.Blobs = rc.bytes, rc.blobs
+	if rc.repos != nil {
+		p.Repos = rc.repos
+	}
 	return p, nil
+}
+
+// newPlan returns an empty plan whose lists are empty rather than nil, so
+// that its JSON has [] where there is nothing.
+func newPlan(opts PlanOptions) *Plan {
+	return &Plan{Actions: []Action{}, Refused: []Refusal{}, Warnings: []Warning{}, EmptiedRepos: []string{}, Repos: []RepoBytes{}, Options: opts}
 }
 
 func (p *Plan) refuse(c queries.Candidate, r Reason, detail string) {

@@ -65,6 +65,7 @@ and how much space a deletion frees.
 			queriesCommand(e),
 			runCommand(e),
 			gcCommand(e),
+			deleteCommand(e),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err.Error()}

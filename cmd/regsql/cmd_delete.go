@@ -218,8 +218,9 @@ func runDelete(ctx context.Context, e *env, o deleteOptions, lib *queries.Librar
 	// The executor first, so that a bad URL fails before the walk.
 	var ex deleter.Executor
 	var st walker.Remover
+	var driver string
 	if o.Root != "" || o.Config != "" {
-		if st, err = openStorage(ctx, o.Root, o.Config); err != nil {
+		if st, driver, err = openStorage(ctx, o.Root, o.Config); err != nil {
 			return err
 		}
 	}
@@ -249,7 +250,7 @@ func runDelete(ctx context.Context, e *env, o deleteOptions, lib *queries.Librar
 			fmt.Fprintf(e.stderr, "warning: without --root or --config what is left is not checked against a fresh index; the executor still checks each tag before deleting it\n")
 		}
 	default:
-		db, src, cleanup, err := planningIndex(ctx, e, o, st)
+		db, src, cleanup, err := planningIndex(ctx, e, o, st, driver)
 		if err != nil {
 			return err
 		}
@@ -398,17 +399,24 @@ func checkDeleteFlags(o deleteOptions) error {
 	return nil
 }
 
-func openStorage(ctx context.Context, root, config string) (walker.Remover, error) {
+func openStorage(ctx context.Context, root, config string) (walker.Remover, string, error) {
 	if root != "" {
-		return walker.OpenRoot(root)
+		st, err := walker.OpenRoot(root)
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "filesystem", nil
 	}
-	st, _, err := walker.OpenConfig(ctx, config)
-	return st, err
+	st, driver, err := walker.OpenConfig(ctx, config)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, driver, nil
 }
 
 // planningIndex returns the index to plan from: a fresh walk of st into a
 // temporary file when there is a storage, else the --db index.
-func planningIndex(ctx context.Context, e *env, o deleteOptions, st walker.Remover) (*index.DB, string, func(), error) {
+func planningIndex(ctx context.Context, e *env, o deleteOptions, st walker.Remover, driver string) (*index.DB, string, func(), error) {
 	if st == nil {
 		db, err := index.Open(ctx, o.DB)
 		if err != nil {
@@ -436,7 +444,7 @@ func planningIndex(ctx context.Context, e *env, o deleteOptions, st walker.Remov
 	}
 	bar := newProgressBar(e.stderr, o.Quiet)
 	path := filepath.Join(dir, "regsql.db")
-	_, err = index.Build(ctx, path, st, index.BuildOptions{Root: where, Version: version, Progress: bar.update})
+	_, err = index.Build(ctx, path, st, index.BuildOptions{Root: where, Driver: driver, Version: version, Progress: bar.update})
 	bar.done()
 	if err != nil {
 		cleanup()

@@ -114,7 +114,7 @@ func (x *executor) do(it Item) error {
 		if err := x.journal(it, journal.Planned, "", nil); err != nil {
 			return err
 		}
-		return x.finish(it, x.rm.Remove(x.ctx, it.Path))
+		return x.finish(it, x.rm.Remove(x.ctx, it.Path), "")
 	}
 	return fmt.Errorf("remove %s %q: unknown kind", it.Kind, it.Path)
 }
@@ -128,27 +128,29 @@ func (x *executor) removeRevision(it Item) error {
 	if err := x.journal(it, journal.Planned, "", nil); err != nil {
 		return err
 	}
-	if why, err := x.changed(it, path.Join(it.Path, "link")); err != nil || why != "" {
-		if err != nil {
-			stay(err.Error())
-			return x.finish(it, err)
-		}
+	why, err := x.changed(it, path.Join(it.Path, "link"))
+	switch {
+	case err != nil:
+		stay(err.Error())
+		return x.finish(it, err, "")
+	case why != "" && why != alreadyGone:
 		stay(why)
 		return x.skip(it, why)
 	}
+	detail := why
 	// The tag history entries first, as the registry's own sweep does: an
 	// interruption leaves the revision, which the next run removes.
 	for _, h := range it.TagHistory {
 		if err := x.rm.Remove(x.ctx, h); err != nil {
 			stay("its tag history could not be removed")
-			return x.finish(it, err)
+			return x.finish(it, err, "")
 		}
 	}
-	err := x.rm.Remove(x.ctx, it.Path)
+	err = x.rm.Remove(x.ctx, it.Path)
 	if err != nil {
 		stay("it could not be removed")
 	}
-	return x.finish(it, err)
+	return x.finish(it, err, detail)
 }
 
 // removeChecked removes a link or a blob unless the file check (its link
@@ -158,10 +160,10 @@ func (x *executor) removeChecked(it Item, check string, onStay func(why string))
 		return err
 	}
 	why, err := x.changed(it, check)
-	if err == nil && why == "" {
+	if err == nil && (why == "" || why == alreadyGone) {
 		err = x.rm.Remove(x.ctx, it.Path)
 		if err == nil {
-			return x.finish(it, nil)
+			return x.finish(it, nil, why)
 		}
 	}
 	if onStay != nil {
@@ -172,19 +174,24 @@ func (x *executor) removeChecked(it Item, check string, onStay func(why string))
 		}
 	}
 	if err != nil {
-		return x.finish(it, err)
+		return x.finish(it, err, "")
 	}
 	return x.skip(it, why)
 }
 
+// alreadyGone is the journal detail of an item whose file was gone when
+// looked at again: removed meanwhile, by the registry or another run.
+const alreadyGone = "already gone"
+
 // changed looks at file again and says why it must stay: written since the
 // plan looked at it, or within the grace period. A file gone meanwhile is
-// no reason to stay; removing what does not exist is no error.
+// no reason to stay (why is alreadyGone); removing what does not exist is
+// no error, and its directory is removed all the same.
 func (x *executor) changed(it Item, file string) (string, error) {
 	e, err := x.rm.Stat(x.ctx, file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", nil
+		return alreadyGone, nil
 	case err != nil:
 		return "", fmt.Errorf("look at %s again: %w", file, err)
 	case !e.ModTime.Equal(it.Time):
@@ -196,13 +203,13 @@ func (x *executor) changed(it Item, file string) (string, error) {
 }
 
 // finish journals the outcome of an attempted removal.
-func (x *executor) finish(it Item, err error) error {
+func (x *executor) finish(it Item, err error, detail string) error {
 	if err != nil {
 		x.failed = append(x.failed, it)
 		return x.journal(it, journal.Failed, "", err)
 	}
 	x.removed = append(x.removed, it)
-	return x.journal(it, journal.Done, "", nil)
+	return x.journal(it, journal.Done, detail, nil)
 }
 
 // skip journals an item not removed, planned or not.

@@ -262,3 +262,28 @@ func ExamplePlan_Totals() {
 	// blob 2 120
 	// upload 0 0
 }
+
+// TestExecuteAlreadyGone: what was removed meanwhile is done, and says so.
+func TestExecuteAlreadyGone(t *testing.T) {
+	reg := registrytest.Start(t)
+	d := steps{t: t, reg: reg}.pushBlob("app", registrytest.Layer(1, 100))
+	ageAll(t, reg, 48*time.Hour)
+	p := plan(t, reg, Options{SweepLayersOnlyRepos: true})
+	st := openStorage(t, reg)
+	if err := st.Remove(context.Background(), walker.BlobDir(d)); err != nil {
+		t.Fatal(err)
+	}
+	s, entries := execute(t, p, st)
+	if got := s.Removed[2].Count; got != 1 {
+		t.Errorf("blobs removed = %d, want 1", got)
+	}
+	var details []string
+	for _, e := range entries {
+		if e.State == journal.Done {
+			details = append(details, e.Action+":"+e.Detail)
+		}
+	}
+	if want := []string{"remove-layer-link:", "remove-blob:already gone"}; !slices.Equal(details, want) {
+		t.Errorf("journal done entries = %q, want %q", details, want)
+	}
+}

@@ -323,18 +323,21 @@ func (x *exchange) retryable() bool {
 }
 
 // failure describes a failed call: the registry's answer when there was
-// one, else err.
+// one (regclient's error only repeats it), else err.
 func (x *exchange) failure(err error) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.status != 0 {
-		body := x.body
-		if len(body) > 200 {
-			body = body[:200] + "..."
-		}
-		return fmt.Errorf("registry answered %d %s: %w", x.status, body, err)
+	if x.status == 0 {
+		return err
 	}
-	return err
+	body := x.body
+	if len(body) > 200 {
+		body = body[:200] + "..."
+	}
+	if body == "" {
+		return fmt.Errorf("registry answered %d %s", x.status, http.StatusText(x.status))
+	}
+	return fmt.Errorf("registry answered %d %s: %s", x.status, http.StatusText(x.status), body)
 }
 
 // errorCode reads the first code of a registry error body

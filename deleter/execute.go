@@ -62,8 +62,10 @@ type Result struct {
 	State  journal.State `json:"state"`            // done, failed, or skipped (refused or not attempted)
 	Status int           `json:"status,omitempty"` // HTTP status
 	Gone   bool          `json:"gone,omitempty"`   // it was already gone
-	Reason Reason        `json:"reason,omitempty"` // set when the executor refused it
-	Error  string        `json:"error,omitempty"`
+	// Attempts counts the requests sent, retries included.
+	Attempts int    `json:"attempts,omitempty"`
+	Reason   Reason `json:"reason,omitempty"` // set when the executor refused it
+	Error    string `json:"error,omitempty"`
 }
 
 // Summary counts what a run did.
@@ -289,7 +291,7 @@ func (r *runner) one(ctx context.Context, a Action, stopped func() bool) Result 
 	default:
 		err = fmt.Errorf("unknown action %q", a.Kind)
 	}
-	res.Status, res.Gone = out.Status, out.Gone
+	res.Status, res.Gone, res.Attempts = out.Status, out.Gone, out.Attempts
 	var re *RefusedError
 	switch {
 	case err == nil:

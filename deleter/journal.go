@@ -3,6 +3,7 @@ package deleter
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/regsql/regsql/internal/journal"
 	"github.com/regsql/regsql/queries"
@@ -74,9 +75,14 @@ func runTarget(target string) string {
 // journalResult is the journal line of an action's end.
 func journalResult(res Result) journal.Entry {
 	e := journal.Entry{Action: string(res.Action.Kind), Target: res.Action.Target(), State: res.State, Status: res.Status, Error: res.Error}
+	var detail []string
 	if res.Gone {
-		e.Detail = "already gone"
+		detail = append(detail, "already gone")
 	}
+	if res.Attempts > 1 {
+		detail = append(detail, fmt.Sprintf("%d requests", res.Attempts))
+	}
+	e.Detail = strings.Join(detail, "; ")
 	return e
 }
 

@@ -94,7 +94,6 @@ const (
 	WarnOrphanReferrer WarningKind = "orphan-referrer" // a referrer of a deleted manifest stays
 	WarnReferrerTag    WarningKind = "referrer-tag"    // a tag named after a deleted digest (sha256-<hex>...) stays
 	WarnEmptiesRepo    WarningKind = "empties-repo"    // every tag of the repository goes
-	WarnParentNotDone  WarningKind = "parent-not-done" // used in results: the index before it was not deleted
 )
 
 // Action is one deletion, in the registry API's terms.

@@ -255,6 +255,7 @@ func TestPlanSafetyRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each case has its own registry
 			reg := registrytest.Start(t)
 			tt.setup(t, reg)
 			p := planFor(t, reg, tt.cands, tt.opts)

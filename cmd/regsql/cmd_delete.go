@@ -119,9 +119,9 @@ Examples:
 			&cli.BoolFlag{Name: "registry-stopped", Usage: "with --storage: confirm no registry writes to this storage (stopped, or read-only)", Destination: &o.RegistryStopped},
 			&cli.StringFlag{Name: "upload-grace", Value: "1h", Usage: "with --storage: refuse if an upload was active within this `DURATION` (0: do not check)", Destination: &o.UploadGrace},
 			&cli.StringFlag{Name: "journal", Usage: "write the journal to `FILE` (default: regsql-delete-<time>.jsonl in the current directory)", Destination: &o.Journal},
-			&cli.IntFlag{Name: "concurrency", Value: 3, Usage: "deletions in flight at once (and, with --registry, requests)", Destination: &o.Concurrency},
-			&cli.Float64Flag{Name: "rps", Usage: "with --registry: at most this many requests per second (0: no limit)", Destination: &o.RPS},
-			&cli.IntFlag{Name: "retries", Value: 5, Usage: "with --registry: retries of a request answered 429 or 5xx, or cut off", Destination: &o.Retries},
+			&cli.IntFlag{Name: "concurrency", Value: 3, Usage: "`N` deletions in flight at once (and, with --registry, requests)", Destination: &o.Concurrency},
+			&cli.Float64Flag{Name: "rps", Usage: "with --registry: at most `N` requests per second (0: no limit)", Destination: &o.RPS},
+			&cli.IntFlag{Name: "retries", Value: 5, Usage: "with --registry: retry a request answered 429 or 5xx, or cut off, `N` times", Destination: &o.Retries},
 			&cli.BoolFlag{Name: "insecure", Usage: "with --registry https://: do not verify its TLS certificate", Destination: &o.Insecure},
 			outputFlag(&o.Output),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no summary on stderr", Destination: &o.Quiet},
@@ -228,9 +228,13 @@ func runDelete(ctx context.Context, e *env, o deleteOptions, lib *queries.Librar
 		if o.Storage {
 			ex = deleter.NewStorageExecutor(st, deleter.StorageOptions{RegistryStopped: o.RegistryStopped, UploadGrace: grace})
 		} else {
+			retries := o.Retries
+			if retries == 0 {
+				retries = -1 // APIOptions reads 0 as its default
+			}
 			api, err := deleter.NewAPIExecutor(deleter.APIOptions{
 				URL: o.Registry, Insecure: o.Insecure, ReqPerSec: o.RPS,
-				ReqConcurrent: int64(o.Concurrency), Retries: o.Retries,
+				ReqConcurrent: int64(o.Concurrency), Retries: retries,
 			})
 			if err != nil {
 				return usageError{err.Error()}

@@ -198,8 +198,9 @@ func TestInterruptAndResume(t *testing.T) {
 			}
 			p := planFor(t, reg, v.cands, v.opts)
 			j, jpath := newJournal(t, "first")
-			// A request in flight when the run is stopped gets this long.
-			ex := fastAPI(t, proxy.URL, func(o *APIOptions) { o.RequestTimeout = 300 * time.Millisecond })
+			// A request in flight when the run is stopped gets this long:
+			// short, since one hangs, but long enough for a loaded machine.
+			ex := fastAPI(t, proxy.URL, func(o *APIOptions) { o.RequestTimeout = 2 * time.Second })
 			sum, err := p.Execute(ctx, ex, j, ExecOptions{Workers: 2, Target: proxy.URL})
 			if !errors.Is(err, ErrIncomplete) || !errors.Is(err, context.Canceled) || !sum.Interrupted {
 				t.Fatalf("interrupted Execute() = %+v, %v; want ErrIncomplete and context.Canceled", sum, err)

@@ -62,6 +62,6 @@
 // Memory holds the base pool and the repositories being written, never
 // the tree (about 70 MB for the large preset). Files are written with
 // direct system calls, Workers repositories at a time; the large preset
-// (1.06M files, 1.36M directories, 390 MB) takes about 90 s on two cores,
-// bound by the file system.
+// (1.06M files, 1.36M directories, 390 MB) takes about 90 s on two cores
+// on ext4 and 30 s on tmpfs: the file system's time, not the generator's.
 package gen

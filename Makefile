@@ -38,7 +38,20 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-bench: ## run the benchmarks
+# `make bench` trees: any of small, medium, large (large takes minutes and
+# about 3 GB of disk); RUNS measured runs each (LARGE_RUNS on large).
+SIZES      ?= small medium
+RUNS       ?= 3
+LARGE_RUNS ?= 1
+BENCH_DIR  := .bench
+
+bench: ## compare regsql index with the registry's GC on generated trees (SIZES="small medium large"), then run the Go benchmarks
+	@mkdir -p $(BENCH_DIR)/bin
+	$(GO) build -o $(BENCH_DIR)/bin/regsql ./cmd/regsql
+	$(GO) build -o $(BENCH_DIR)/bin/gcdry ./internal/bench/gcdry
+	$(GO) build -o $(BENCH_DIR)/bin/floor ./internal/bench/floor
+	$(GO) run ./internal/bench/run -bin $(BENCH_DIR)/bin -cache $(BENCH_DIR)/trees \
+		-sizes "$(SIZES)" -runs $(RUNS) -large-runs $(LARGE_RUNS)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
 lint: ## gofmt, go vet, and a tidy go.mod

@@ -80,7 +80,8 @@ func TestGenerateRefuses(t *testing.T) {
 // TestGenerateIsDeterministic generates the same parameters twice, with
 // different numbers of workers, and compares every path, byte and mtime.
 func TestGenerateIsDeterministic(t *testing.T) {
-	p := gen.Params{Seed: 7, Repos: 25}
+	t.Parallel()
+	p := gen.Params{Seed: 7, Repos: 12}
 	snapshot := func(seed int64, workers int) (map[string]string, gen.Stats) {
 		dir := t.TempDir()
 		q := p
@@ -143,6 +144,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 // and checks every invariant the registry and its clients rely on, then
 // checks that Stats counts what is on disk.
 func TestTreeIsConsistent(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var mu sync.Mutex
 	summaries := map[string]gen.Repository{}
@@ -219,6 +221,7 @@ func TestTreeIsConsistent(t *testing.T) {
 // TestRegistryServesTree starts the real registry on a generated tree and
 // pulls every tag of every repository through the API.
 func TestRegistryServesTree(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var mu sync.Mutex
 	want := map[string]gen.Repository{}
@@ -285,6 +288,7 @@ func TestRegistryServesTree(t *testing.T) {
 // TestMarkAndSweepAcceptsTree runs the registry's own garbage collector
 // (dry run) on a generated tree: it aborts on anything it cannot read.
 func TestMarkAndSweepAcceptsTree(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if _, err := gen.Generate(context.Background(), dir, gen.Params{Seed: 5, Repos: 30}); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ func TestLargePresetProportions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates 100k manifests")
 	}
+	t.Parallel()
 	p, _ := Preset("large")
 	st, err := generate(context.Background(), "", p, true)
 	if err != nil {

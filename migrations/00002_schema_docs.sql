@@ -35,7 +35,7 @@ INSERT INTO schema_docs (object, column, doc) VALUES
 ('revisions', 'repo_id', 'Repository (repos.id).'),
 ('revisions', 'digest', 'Manifest digest from the link''s path: what tags, index children and pulls by digest name.'),
 ('revisions', 'target', 'Blob digest the link file holds, where the body is read from; differs from digest only for an alias (see problems of kind revision_alias).'),
-('revisions', 'linked_at', 'When the manifest was first pushed to this repository (the link file''s modification time), unix seconds; NULL when unknown.'),
+('revisions', 'linked_at', 'When the manifest was last pushed to this repository (the link file''s modification time: every push of it rewrites the link), unix seconds; NULL when unknown.'),
 
 ('manifests', '', 'One row per manifest body that some revision names, however many repositories link it.'),
 ('manifests', 'digest', 'Digest of the body (revisions.target).'),
@@ -117,7 +117,7 @@ INSERT INTO schema_docs (object, column, doc) VALUES
 ('untagged_revisions', '', 'Every revision no tag of its repository reaches, not even as an index child.'),
 ('untagged_revisions', 'repo_id', 'Repository (repos.id).'),
 ('untagged_revisions', 'digest', 'Manifest digest (revisions.digest).'),
-('untagged_revisions', 'linked_at', 'When the manifest was first pushed to this repository, unix seconds.'),
+('untagged_revisions', 'linked_at', 'When the manifest was last pushed to this repository, unix seconds.'),
 ('untagged_revisions', 'gc_marked', '1 when GC --delete-untagged keeps it anyway, because a tagged manifest in any repository is this digest or references it.'),
 
 ('repo_blobs', '', 'One row per (repository, blob) its revisions use: manifest bodies, their configs and layers, and index children''s bodies.'),

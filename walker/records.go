@@ -38,7 +38,8 @@ type TagHistory struct {
 // Revision is a manifest revision link: _manifests/revisions/<alg>/<hex>/link.
 // Digest comes from the path (it is what the registry enumerates); Target is
 // the link's content, the blob it names, which differs only for an alias.
-// LinkedAt is when the manifest was first pushed to this repository.
+// LinkedAt is the link file's modification time: when the manifest was last
+// pushed to this repository (every manifest PUT rewrites the link).
 type Revision struct {
 	Repo     string
 	Digest   digest.Digest

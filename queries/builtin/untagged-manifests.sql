@@ -1,7 +1,7 @@
 -- name: untagged-manifests
 -- description: Manifest revisions no tag of their repository reaches, not even as an index child; by default keeping signatures and SBOMs of tagged images
 -- param: keep_referrers = 1          1 leaves out referrers (signatures, SBOMs, attestations) of manifests a tag reaches; 0 lists them
--- param: older_than duration = 0     only revisions first pushed at least this long ago (30d, 12h, 2w, or seconds; 0 for all)
+-- param: older_than duration = 0     only revisions last pushed at least this long ago (30d, 12h, 2w, or seconds; 0 for all)
 -- param: repo regex = .*             only repositories whose name matches
 -- kind: candidates
 
@@ -77,7 +77,7 @@ SELECT r.name AS repo,
          WHEN m.kind IS NULL THEN 'untagged revision whose manifest blob is missing'
          WHEN m.kind = 'index' THEN 'untagged index of ' || (SELECT count(*) FROM refs x WHERE x.manifest_digest = m.digest AND x.kind = 'child') || ' manifests'
          ELSE 'untagged ' || m.kind
-       END || coalesce(', first pushed ' || date(c.linked_at, 'unixepoch'), '') AS reason,
+       END || coalesce(', last pushed ' || date(c.linked_at, 'unixepoch'), '') AS reason,
        coalesce(f.bytes, 0) AS bytes
   FROM candidate c
   JOIN repos r ON r.id = c.repo_id

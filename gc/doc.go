@@ -37,7 +37,9 @@
 //
 // # Where it is deliberately safer than the registry's garbage collector
 //
-// Each is reported in Plan.Retained with its Reason.
+// What the grace period, referrers, layers-only and held repositories and
+// repositories without tags/ keep is reported in Plan.Retained with its
+// Reason; the other differences are part of the mark itself.
 //
 //   - It never aborts on one bad file. The registry's aborts on a link it
 //     cannot parse, a schema1 or unreadable manifest, a listed repository

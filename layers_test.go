@@ -32,7 +32,9 @@ var layers = map[string]int{
 // development tool, not part of regsql.
 
 // printers are the packages allowed to write to the terminal.
-var printers = map[string]bool{"cmd/regsql": true, "cmd/regsql-gen": true, "internal/sample/gen": true}
+var printers = map[string]bool{"cmd/regsql": true, "cmd/regsql-gen": true, "internal/sample/gen": true,
+	// The benchmark harness's programs (make bench).
+	"internal/bench/run": true, "internal/bench/gcdry": true, "internal/bench/floor": true, "internal/bench/profile": true}
 
 // testSupport are packages only tests import: the in-process registry, and
 // the harness that captures the registry's GC output (it prints to stdout).

@@ -61,6 +61,18 @@ func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
 			w.problem(ProblemBadBlobPath, blobDir, "", "", "%s is not a directory named by a %s digest starting with %q", blobDir, alg, prefix)
 			continue
 		}
+		if !w.verify {
+			// The registry stats data by its path and never lists the
+			// directory; only a missing data file needs the listing below.
+			e, err := w.st.Stat(w.ctx, blobDir+"/data")
+			if err == nil && !e.IsDir {
+				if !w.send(Blob{Digest: d, Size: e.Size, ModifiedAt: e.ModTime}) {
+					return
+				}
+				found, other = addBlob(found, other, d, e.Size)
+				continue
+			}
+		}
 		entries, ok := w.listBlobDir(blobDir)
 		if !ok {
 			continue
@@ -83,14 +95,7 @@ func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
 		if !w.send(Blob{Digest: d, Size: data.Size, ModifiedAt: data.ModTime}) {
 			return
 		}
-		if key, ok := sha256Key(d); ok {
-			found = append(found, blobEntry{key: key, size: data.Size})
-		} else {
-			if other == nil {
-				other = map[digest.Digest]int64{}
-			}
-			other[d] = data.Size
-		}
+		found, other = addBlob(found, other, d, data.Size)
 	}
 	w.blobMu.Lock()
 	defer w.blobMu.Unlock()
@@ -101,6 +106,18 @@ func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
 	for d, n := range other {
 		w.blobOther[d] = n
 	}
+}
+
+// addBlob adds blob d to the blobs found in one prefix directory.
+func addBlob(found []blobEntry, other map[digest.Digest]int64, d digest.Digest, size int64) ([]blobEntry, map[digest.Digest]int64) {
+	if key, ok := sha256Key(d); ok {
+		return append(found, blobEntry{key: key, size: size}), other
+	}
+	if other == nil {
+		other = map[digest.Digest]int64{}
+	}
+	other[d] = size
+	return found, other
 }
 
 // listBlobDir lists a directory below blobs/. When it cannot, the set of

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // DirStorage is registry storage in a local directory, the v2 root
@@ -159,4 +161,43 @@ func (s *DirStorage) ReadFile(ctx context.Context, p string) ([]byte, error) {
 		return nil, err
 	}
 	return os.ReadFile(s.full(p))
+}
+
+// maxLinkSize bounds what readLink reads: a link holds one digest.
+const maxLinkSize = 4096
+
+// linkReader is storage that reads a small file and its modification time
+// in one go. The walker opens link files by their known path with it
+// rather than listing each link directory first.
+type linkReader interface {
+	// readLink returns the content (at most maxLinkSize bytes, enough to
+	// tell a bad link) and modification time of the file at p. A
+	// directory at p gives errIsDir.
+	readLink(ctx context.Context, p string) ([]byte, time.Time, error)
+}
+
+var _ linkReader = (*DirStorage)(nil)
+
+func (s *DirStorage) readLink(ctx context.Context, p string) ([]byte, time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, time.Time{}, err
+	}
+	f, err := os.Open(s.full(p))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if fi.IsDir() {
+		return nil, time.Time{}, errIsDir
+	}
+	b := make([]byte, min(fi.Size(), maxLinkSize))
+	n, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, time.Time{}, err
+	}
+	return b[:n], fi.ModTime(), nil
 }

@@ -1,6 +1,8 @@
 package walker
 
 import (
+	"time"
+
 	"bytes"
 	"context"
 	"errors"
@@ -143,4 +145,23 @@ func driverError(err error) error {
 		return fmt.Errorf("%s: %w", de.DriverName, de.Detail)
 	}
 	return err
+}
+
+var _ linkReader = (*DriverStorage)(nil)
+
+// readLink is a Stat and a read: as many requests as a listing and a read,
+// and the same result as DirStorage's.
+func (s *DriverStorage) readLink(ctx context.Context, p string) ([]byte, time.Time, error) {
+	e, err := s.Stat(ctx, p)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if e.IsDir {
+		return nil, time.Time{}, errIsDir
+	}
+	b, err := s.ReadFile(ctx, p)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return b[:min(len(b), maxLinkSize)], e.ModTime, nil
 }

@@ -17,3 +17,7 @@ var ErrUnknownDriver = errors.New("unknown storage driver")
 // ErrUnreadableStorage is returned by Walk when neither repositories/ nor
 // blobs/ can be read: there is nothing useful to index.
 var ErrUnreadableStorage = errors.New("registry storage is unreadable")
+
+// errIsDir is what a linkReader returns for a directory where a file
+// belongs; the walker then lists the directory to report it.
+var errIsDir = errors.New("is a directory")

@@ -126,8 +126,14 @@ func compareProblems(a, b walker.Problem) int {
 // Sink contract.
 func walk(t *testing.T, st walker.Storage) (*recorder, walker.Stats) {
 	t.Helper()
+	return walkWith(t, st, walker.Options{Workers: 4})
+}
+
+// walkWith is walk with options.
+func walkWith(t *testing.T, st walker.Storage, opts walker.Options) (*recorder, walker.Stats) {
+	t.Helper()
 	rec := newRecorder()
-	stats, err := walker.Walk(context.Background(), st, rec, walker.Options{Workers: 4})
+	stats, err := walker.Walk(context.Background(), st, rec, opts)
 	if err != nil {
 		t.Fatalf("Walk() error = %v", err)
 	}

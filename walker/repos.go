@@ -1,6 +1,8 @@
 package walker
 
 import (
+	"errors"
+	"io/fs"
 	"path"
 	"strings"
 	"time"
@@ -385,6 +387,21 @@ func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkD
 // link file and leave its directory behind, and the registry ignores it. A
 // tag's current/ is different: the tag is listed but cannot be resolved.
 func (w *walker) readLink(repo, linkDir string) (d digest.Digest, modTime time.Time, ok bool) {
+	if !w.verify {
+		if lr, can := w.st.(linkReader); can {
+			b, mod, err := lr.readLink(w.ctx, linkDir+"/link")
+			switch {
+			case err == nil:
+				w.filesRead.Add(1)
+				return w.parseLink(repo, linkDir+"/link", b, mod)
+			case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errIsDir):
+				w.readError(linkDir+"/link", repo, err)
+				return "", time.Time{}, false
+			}
+			// No link file: the listing below tells an empty directory,
+			// which the registry ignores, from a missing link.
+		}
+	}
 	entries, ok := w.list(linkDir, repo)
 	if !ok {
 		return "", time.Time{}, false
@@ -409,12 +426,16 @@ func (w *walker) readLink(repo, linkDir string) (d digest.Digest, modTime time.T
 	if !ok {
 		return "", time.Time{}, false
 	}
+	return w.parseLink(repo, linkPath, b, link.ModTime)
+}
+
+func (w *walker) parseLink(repo, linkPath string, b []byte, modTime time.Time) (digest.Digest, time.Time, bool) {
 	d, err := ParseLink(b)
 	if err != nil {
 		w.problem(ProblemBadLink, linkPath, repo, "", "%v: the registry fails on this link", err)
 		return "", time.Time{}, false
 	}
-	return d, link.ModTime, true
+	return d, modTime, true
 }
 
 func (w *walker) stray(repo, p, where string) {

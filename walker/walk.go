@@ -22,6 +22,13 @@ type Options struct {
 	// progressEvery) and once at the end, from the goroutine that calls
 	// the Sink.
 	Progress func(Progress)
+	// Verify lists every link and blob directory to report stray files
+	// in them. Without it the walk opens a link file (or stats a blob's
+	// data) by its known path and lists the directory only when that
+	// file is missing: the registry itself never lists those directories
+	// and ignores anything else in them, so the records are the same and
+	// only ProblemStrayFile reports about such files are skipped.
+	Verify bool
 }
 
 const (
@@ -61,6 +68,7 @@ func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, erro
 	w := &walker{
 		ctx:       ctx,
 		st:        st,
+		verify:    opts.Verify,
 		out:       make(chan any, 4*workers),
 		sem:       make(chan struct{}, workers),
 		manifests: newDigestSet(),
@@ -86,11 +94,12 @@ func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, erro
 
 // walker is the state of one walk shared by its workers.
 type walker struct {
-	ctx context.Context
-	st  Storage
-	out chan any // records for the emitter
-	sem chan struct{}
-	wg  sync.WaitGroup
+	ctx    context.Context
+	st     Storage
+	verify bool     // list link and blob directories; see Options.Verify
+	out    chan any // records for the emitter
+	sem    chan struct{}
+	wg     sync.WaitGroup
 
 	blobMu    sync.Mutex
 	blobList  []blobEntry // collected during the blob phase

@@ -57,9 +57,12 @@ func manifestByDigest(t *testing.T, rec *recorder, d digest.Digest) walker.Manif
 
 func TestWalkFixtures(t *testing.T) {
 	tests := []struct {
-		name  string
-		want  []problemKey
-		check func(t *testing.T, tree storageTree, rec *recorder)
+		name string
+		want []problemKey
+		// verifyOnly: the problems are found only with Options.Verify,
+		// and a default walk finds none.
+		verifyOnly bool
+		check      func(t *testing.T, tree storageTree, rec *recorder)
 	}{
 		{
 			name: "healthy",
@@ -240,8 +243,9 @@ func TestWalkFixtures(t *testing.T) {
 			},
 		},
 		{
-			name: "stray-tmp-file",
-			want: []problemKey{{walker.ProblemStrayFile, "<stray>"}},
+			name:       "stray-tmp-file",
+			want:       []problemKey{{walker.ProblemStrayFile, "<stray>"}},
+			verifyOnly: true,
 			check: func(t *testing.T, tree storageTree, rec *recorder) {
 				if len(rec.revisions) != 1 || len(rec.manifests) != 1 {
 					t.Errorf("revisions, manifests = %d, %d, want 1 each", len(rec.revisions), len(rec.manifests))
@@ -351,25 +355,30 @@ func TestWalkFixtures(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tree := build(tt.name)
-			rec, stats := walk(t, openFixture(t, tt.name))
+		for _, verify := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/verify=%t", tt.name, verify), func(t *testing.T) {
+				tree := build(tt.name)
+				rec, stats := walkWith(t, openFixture(t, tt.name), walker.Options{Workers: 4, Verify: verify})
 
-			// Placeholders stand for paths that embed digests.
-			want := resolvePlaceholders(t, tree, rec, tt.want)
-			if got := problemKeys(rec.problems); !slices.Equal(got, want) {
-				t.Errorf("problems = %+v\nwant %+v\nmessages: %v", got, want, messages(rec.problems))
-			}
-			for _, p := range rec.problems {
-				if p.Message == "" {
-					t.Errorf("problem %+v has no message", p)
+				// Placeholders stand for paths that embed digests.
+				want := resolvePlaceholders(t, tree, rec, tt.want)
+				if tt.verifyOnly && !verify {
+					want = nil
 				}
-			}
-			checkStats(t, rec, stats)
-			if tt.check != nil {
-				tt.check(t, tree, rec)
-			}
-		})
+				if got := problemKeys(rec.problems); !slices.Equal(got, want) {
+					t.Errorf("problems = %+v\nwant %+v\nmessages: %v", got, want, messages(rec.problems))
+				}
+				for _, p := range rec.problems {
+					if p.Message == "" {
+						t.Errorf("problem %+v has no message", p)
+					}
+				}
+				checkStats(t, rec, stats)
+				if tt.check != nil {
+					tt.check(t, tree, rec)
+				}
+			})
+		}
 	}
 }
 

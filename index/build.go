@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -121,10 +122,20 @@ func fill(ctx context.Context, path string, fsys fs.FS, opts BuildOptions, walk 
 	}
 	// After Commit this is a no-op; after an error the file is removed anyway.
 	defer tx.Rollback()
+	indexes, err := dropIndexes(ctx, tx)
+	if err != nil {
+		return Summary{}, err
+	}
 
 	w := newWriter(ctx, tx)
 	defer w.close() // on error: the statements die with the transaction anyway
 	if err := walk(ctx, w); err != nil {
+		return Summary{}, err
+	}
+	if err := w.flush(); err != nil {
+		return Summary{}, err
+	}
+	if err := createIndexes(ctx, tx, indexes); err != nil {
 		return Summary{}, err
 	}
 	if err := w.finish(tx); err != nil {
@@ -148,6 +159,50 @@ func fill(ctx context.Context, path string, fsys fs.FS, opts BuildOptions, walk 
 		return Summary{}, fmt.Errorf("analyze index: %w", err)
 	}
 	return sum, nil
+}
+
+// dropIndexes drops the secondary indexes the migrations created and
+// returns their definitions, in creation order, for createIndexes: building
+// an index once over loaded rows is much cheaper than updating it on every
+// insert in digest (random) order. The tables' own keys stay.
+func dropIndexes(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("list indexes: %w", err)
+	}
+	var names, defs []string
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list indexes: %w", err)
+		}
+		names, defs = append(names, name), append(defs, def)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("list indexes: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list indexes: %w", err)
+	}
+	for _, name := range names {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX "`+strings.ReplaceAll(name, `"`, `""`)+`"`); err != nil {
+			return nil, fmt.Errorf("drop index %q: %w", name, err)
+		}
+	}
+	return defs, nil
+}
+
+// createIndexes creates again the indexes dropIndexes dropped, from their
+// own definitions, so that the schema is the migrations' exactly.
+func createIndexes(ctx context.Context, tx *sql.Tx, defs []string) error {
+	for _, def := range defs {
+		if _, err := tx.ExecContext(ctx, def); err != nil {
+			return fmt.Errorf("create index: %w", err)
+		}
+	}
+	return nil
 }
 
 // buildDSN opens a throwaway file for a bulk load: no journal and no syncs

@@ -314,3 +314,54 @@ func TestBuildOddPath(t *testing.T) {
 	}
 	checkRows(t, openTest(t, path), "SELECT name FROM repos", [][]any{{"app"}})
 }
+
+// TestBuildSchemaIsMigrations checks that a built index has exactly the
+// schema of a database the migrations alone create, although Build drops
+// the secondary indexes for the load and creates them again after it.
+func TestBuildSchemaIsMigrations(t *testing.T) {
+	built, _ := buildFrom(t, walker.Repository{Name: "app", Listed: true})
+
+	migrated := filepath.Join(t.TempDir(), "migrated.db")
+	mdb, err := sql.Open("sqlite", fileURI(migrated))
+	if err != nil {
+		t.Fatalf("sql.Open() error = %v", err)
+	}
+	defer mdb.Close()
+	if err := migrate(t.Context(), mdb, migrations.FS); err != nil {
+		t.Fatalf("migrate() error = %v", err)
+	}
+
+	const q = `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master
+	            WHERE name NOT LIKE 'sqlite_stat%' ORDER BY type, name`
+	schema := func(db *sql.DB) []string {
+		rows, err := db.QueryContext(t.Context(), q)
+		if err != nil {
+			t.Fatalf("query schema: %v", err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var typ, name, tbl, def string
+			if err := rows.Scan(&typ, &name, &tbl, &def); err != nil {
+				t.Fatalf("scan schema: %v", err)
+			}
+			got = append(got, typ+" "+name+" on "+tbl+": "+def)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("read schema: %v", err)
+		}
+		return got
+	}
+	bdb, err := sql.Open("sqlite", fileURI(built))
+	if err != nil {
+		t.Fatalf("sql.Open() error = %v", err)
+	}
+	defer bdb.Close()
+	got, want := schema(bdb), schema(mdb)
+	if !slices.Equal(got, want) {
+		t.Errorf("built schema = %q\nwant (migrations) %q", got, want)
+	}
+	if len(want) == 0 || !slices.ContainsFunc(want, func(s string) bool { return strings.HasPrefix(s, "index refs_digest") }) {
+		t.Errorf("migrated schema = %q, want the migrations' indexes in it", want)
+	}
+}

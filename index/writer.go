@@ -174,10 +174,8 @@ func (w *writer) Problem(p walker.Problem) error {
 // what needs every row in place: total sizes and the problems that only a
 // join can see.
 func (w *writer) finish(tx *sql.Tx) error {
-	for _, b := range w.all {
-		if err := b.flush(w.ctx); err != nil {
-			return err
-		}
+	if err := w.flush(); err != nil {
+		return err
 	}
 	repos := newBatch(tx, "repos", []string{"id", "name", "listed", "has_layers", "has_uploads"}, "")
 	for _, r := range w.order {
@@ -195,6 +193,16 @@ func (w *writer) finish(tx *sql.Tx) error {
 		return err
 	}
 	return recordTagsWithoutRevision(w.ctx, tx)
+}
+
+// flush writes the rows still buffered.
+func (w *writer) flush() error {
+	for _, b := range w.all {
+		if err := b.flush(w.ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // close releases the prepared statements.

@@ -87,11 +87,11 @@ func testExecute(t *testing.T, orig *registrytest.Registry, opts Options, remove
 // driver, opened from its config.yml, as regsql gc --config does.
 func TestExecuteThroughDriver(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
-	s.push("app", "v1", image(1))
-	s.push("app", "v2", image(2))
-	s.deleteTag("app", "v2")
-	s.startUpload("app", registrytest.Layer(3, 100))
+	s := reg.Steps(t)
+	s.Push("app", "v1", image(1))
+	s.Push("app", "v2", image(2))
+	s.DeleteTag("app", "v2")
+	s.StartUpload("app", registrytest.Layer(3, 100))
 	ageAll(t, reg, 30*24*time.Hour)
 
 	ds, _, err := walker.OpenConfig(context.Background(), reg.ConfigPath())
@@ -124,7 +124,7 @@ func TestExecuteThroughDriver(t *testing.T) {
 
 func TestExecuteOnce(t *testing.T) {
 	reg := registrytest.Start(t)
-	steps{t: t, reg: reg}.pushBlob("app", registrytest.Layer(1, 100))
+	reg.Steps(t).PushBlob("app", registrytest.Layer(1, 100))
 	p := plan(t, reg, Options{SweepLayersOnlyRepos: true})
 	if _, err := p.Execute(context.Background(), openStorage(t, reg), nil); err != nil {
 		t.Fatalf("Execute() error = %v", err)
@@ -137,7 +137,7 @@ func TestExecuteOnce(t *testing.T) {
 // TestExecuteStopsWithoutJournal: nothing is removed unjournaled.
 func TestExecuteStopsWithoutJournal(t *testing.T) {
 	reg := registrytest.Start(t)
-	d := steps{t: t, reg: reg}.pushBlob("app", registrytest.Layer(1, 100))
+	d := reg.Steps(t).PushBlob("app", registrytest.Layer(1, 100))
 	p := plan(t, reg, Options{SweepLayersOnlyRepos: true})
 	j, err := journal.Create(filepath.Join(t.TempDir(), "gc.jsonl"), "run")
 	if err != nil {
@@ -174,13 +174,13 @@ func TestExecuteLooksAgain(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := registrytest.Start(t)
-			s := steps{t: t, reg: reg}
-			s.push("app", "v1", image(1))
-			s.push("app", "old", image(2))
-			s.push("app", "older", image(4))
-			s.deleteTag("app", "old")
-			s.deleteTag("app", "older")
-			up := s.startUpload("app", nil)
+			s := reg.Steps(t)
+			s.Push("app", "v1", image(1))
+			s.Push("app", "old", image(2))
+			s.Push("app", "older", image(4))
+			s.DeleteTag("app", "old")
+			s.DeleteTag("app", "older")
+			up := s.StartUpload("app", nil)
 			ageAll(t, reg, 30*24*time.Hour)
 			if err := writeFile(reg, walker.UploadDir("app", up)+"/startedat", time.Now().Add(-30*24*time.Hour).UTC().Format(time.RFC3339)); err != nil {
 				t.Fatal(err)
@@ -234,7 +234,7 @@ func firstOf(t *testing.T, p *Plan, k Kind) Item {
 
 func TestExecuteCancelled(t *testing.T) {
 	reg := registrytest.Start(t)
-	steps{t: t, reg: reg}.pushBlob("app", registrytest.Layer(1, 100))
+	reg.Steps(t).PushBlob("app", registrytest.Layer(1, 100))
 	p := plan(t, reg, Options{SweepLayersOnlyRepos: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -266,7 +266,7 @@ func ExamplePlan_Totals() {
 // TestExecuteAlreadyGone: what was removed meanwhile is done, and says so.
 func TestExecuteAlreadyGone(t *testing.T) {
 	reg := registrytest.Start(t)
-	d := steps{t: t, reg: reg}.pushBlob("app", registrytest.Layer(1, 100))
+	d := reg.Steps(t).PushBlob("app", registrytest.Layer(1, 100))
 	ageAll(t, reg, 48*time.Hour)
 	p := plan(t, reg, Options{SweepLayersOnlyRepos: true})
 	st := openStorage(t, reg)

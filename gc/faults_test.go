@@ -31,13 +31,13 @@ type faultFixture struct {
 func newFaultFixture(t *testing.T) faultFixture {
 	t.Helper()
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	f := faultFixture{reg: reg, untagged: image(2), broken: image(4), brokenOld: image(5)}
-	s.push("app", "v1", image(1))
-	s.push("app", "", f.untagged)
-	f.orphan = s.pushBlob("app", registrytest.Layer(3, 200))
-	s.push("broken", "v1", f.broken)
-	s.push("broken", "", f.brokenOld)
+	s.Push("app", "v1", image(1))
+	s.Push("app", "", f.untagged)
+	f.orphan = s.PushBlob("app", registrytest.Layer(3, 200))
+	s.Push("broken", "v1", f.broken)
+	s.Push("broken", "", f.brokenOld)
 	return f
 }
 
@@ -136,7 +136,7 @@ func TestBadFiles(t *testing.T) {
 		{
 			name: "schema1 manifest left by registry v2",
 			damage: func(t *testing.T, f faultFixture) {
-				layer := steps{t: t, reg: f.reg}.pushBlob("broken", registrytest.Layer(9, 100))
+				layer := f.reg.Steps(t).PushBlob("broken", registrytest.Layer(9, 100))
 				d := writeBlob(t, f.reg, schema1(layer))
 				writeLink(t, f.reg, walker.RevisionDir("broken", d), d.String())
 			},

@@ -15,25 +15,25 @@ import (
 // not the index itself.
 func TestGrace(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
-	s.push("app", "v1", image(1))
-	s.push("other", "v1", image(2))
+	s := reg.Steps(t)
+	s.Push("app", "v1", image(1))
+	s.Push("other", "v1", image(2))
 	ageAll(t, reg, 48*time.Hour)
 
 	// A push in flight into app: config and layer uploaded, no manifest.
 	inflight := image(3)
-	s.pushBlob("app", inflight.Config)
-	s.pushBlob("app", inflight.Layers[0])
+	s.PushBlob("app", inflight.Config)
+	s.PushBlob("app", inflight.Layers[0])
 	// A push in flight into app that mounts a layer other stored long
 	// ago: the blob is old, its link in app new.
 	mounted := image(2).Layers[0]
-	mountedDigest := s.pushBlob("app", mounted)
+	mountedDigest := s.PushBlob("app", mounted)
 	age(t, reg, path.Join(walker.BlobDir(mountedDigest), "data"), 48*time.Hour)
-	s.deleteManifest("other", image(2).Digest()) // nothing references the mounted blob now
+	s.DeleteManifest("other", image(2).Digest()) // nothing references the mounted blob now
 	// A multi-arch push in flight: the children are pushed (untagged,
 	// by digest), the index is not yet.
 	child := image(4)
-	s.push("app", "", child)
+	s.Push("app", "", child)
 
 	inflightBlobs := strs(blobsOf(inflight)[:0])
 	for _, d := range blobsOf(inflight) {
@@ -93,8 +93,8 @@ func TestGrace(t *testing.T) {
 	// the index can be pushed and pulled afterwards.
 	p := plan(t, reg, Options{Grace: 24 * time.Hour, DeleteUntagged: true})
 	execute(t, p, openStorage(t, reg))
-	s.push("app", "v2", inflight)
-	s.push("app", "multi", registrytest.Index(child))
+	s.Push("app", "v2", inflight)
+	s.Push("app", "multi", registrytest.Index(child))
 	for _, tag := range []string{"v1", "v2", "multi"} {
 		if _, err := reg.Pull("app", tag); err != nil {
 			t.Errorf("Pull(app:%s) after gc: %v", tag, err)
@@ -104,11 +104,11 @@ func TestGrace(t *testing.T) {
 
 func TestUploads(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
-	s.push("app", "v1", image(1))
-	old := s.startUpload("app", registrytest.Layer(2, 500)[:300])
-	fresh := s.startUpload("app", nil)
-	noStart := s.startUpload("app", nil)
+	s := reg.Steps(t)
+	s.Push("app", "v1", image(1))
+	old := s.StartUpload("app", registrytest.Layer(2, 500)[:300])
+	fresh := s.StartUpload("app", nil)
+	noStart := s.StartUpload("app", nil)
 	started := time.Now().Add(-10 * 24 * time.Hour).UTC().Format(time.RFC3339)
 	if err := writeFile(reg, walker.UploadDir("app", old)+"/startedat", started); err != nil {
 		t.Fatal(err)

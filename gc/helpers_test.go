@@ -18,55 +18,6 @@ import (
 	"github.com/regsql/regsql/walker"
 )
 
-// steps pushes and deletes through a registry's API, failing the test at
-// the first error, so that a scenario reads as what happened to the
-// registry.
-type steps struct {
-	t   *testing.T
-	reg *registrytest.Registry
-}
-
-func (s steps) push(repo, tag string, m *registrytest.Manifest) digest.Digest {
-	s.t.Helper()
-	d, err := s.reg.Push(repo, tag, m)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return d
-}
-
-func (s steps) pushBlob(repo string, data []byte) digest.Digest {
-	s.t.Helper()
-	d, err := s.reg.PushBlob(repo, data)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return d
-}
-
-func (s steps) deleteManifest(repo string, d digest.Digest) {
-	s.t.Helper()
-	if err := s.reg.DeleteManifest(repo, d); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-func (s steps) deleteTag(repo, tag string) {
-	s.t.Helper()
-	if err := s.reg.DeleteTag(repo, tag); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-func (s steps) startUpload(repo string, partial []byte) string {
-	s.t.Helper()
-	uuid, err := s.reg.StartUpload(repo, partial)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return uuid
-}
-
 // image is an image with one layer of its own after base, OCI for an even
 // seed and Docker schema2 for an odd one.
 func image(seed int64, base ...[]byte) *registrytest.Manifest {

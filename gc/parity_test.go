@@ -38,13 +38,13 @@ type safer struct {
 // agree with distribution's MarkAndSweep, but for what safer says.
 var gcShapes = []struct {
 	name     string
-	populate func(s steps) safer
+	populate func(s registrytest.Steps) safer
 }{
 	{
 		name: "sample registry",
-		populate: func(s steps) safer {
-			if err := sample.Populate(s.reg.Client); err != nil {
-				s.t.Fatal(err)
+		populate: func(s registrytest.Steps) safer {
+			if err := sample.Populate(s.Registry().Client); err != nil {
+				s.T().Fatal(err)
 			}
 			// staging/cache has only _layers; team/api has an SBOM of a
 			// tagged image pushed by digest only.
@@ -57,46 +57,46 @@ var gcShapes = []struct {
 	},
 	{
 		name: "index children",
-		populate: func(s steps) safer {
+		populate: func(s registrytest.Steps) safer {
 			// A tagged OCI index and a tagged Docker manifest list, their
 			// children pushed by digest only.
-			s.push("multi/arch", "v1", registrytest.Index(image(2), arm(3)))
-			s.push("multi/arch", "v2", registrytest.ManifestList(image(5), image(7)))
+			s.Push("multi/arch", "v1", registrytest.Index(image(2), arm(3)))
+			s.Push("multi/arch", "v2", registrytest.ManifestList(image(5), image(7)))
 			// An index pushed by digest only: it and its children are untagged.
-			s.push("multi/arch", "", registrytest.Index(image(10), arm(11)))
+			s.Push("multi/arch", "", registrytest.Index(image(10), arm(11)))
 			// A tag moved from an index to a plain image leaves the index
 			// and its children untagged.
-			s.push("multi/arch", "moving", registrytest.Index(image(12), arm(13)))
-			s.push("multi/arch", "moving", image(14))
+			s.Push("multi/arch", "moving", registrytest.Index(image(12), arm(13)))
+			s.Push("multi/arch", "moving", image(14))
 			// An index of indexes.
-			s.push("multi/nested", "v1", registrytest.Index(registrytest.Index(image(16), arm(17)), image(18)))
+			s.Push("multi/nested", "v1", registrytest.Index(registrytest.Index(image(16), arm(17)), image(18)))
 			// A child of multi/arch:v1 pushed by digest only into another
 			// repository: untagged there, but the global mark keeps it.
-			s.push("multi/other", "", image(2))
-			s.push("multi/other", "keep", image(20))
+			s.Push("multi/other", "", image(2))
+			s.Push("multi/other", "keep", image(20))
 			return safer{}
 		},
 	},
 	{
 		name: "referrers",
-		populate: func(s steps) safer {
+		populate: func(s registrytest.Steps) safer {
 			v1 := image(30)
-			s.push("signed/app", "v1", v1)
-			s.push("signed/app", "sha256-x.sig", registrytest.Artifact(v1, signature))
-			s.push("signed/app", "", registrytest.Artifact(v1, sbom))
+			s.Push("signed/app", "v1", v1)
+			s.Push("signed/app", "sha256-x.sig", registrytest.Artifact(v1, signature))
+			s.Push("signed/app", "", registrytest.Artifact(v1, sbom))
 			// An image whose tag was deleted, and its signature: both go
 			// with --delete-untagged, referrers kept or not.
 			v2 := image(31)
-			s.push("signed/app", "v2", v2)
-			s.push("signed/app", "", registrytest.Artifact(v2, signature))
-			s.deleteTag("signed/app", "v2")
+			s.Push("signed/app", "v2", v2)
+			s.Push("signed/app", "", registrytest.Artifact(v2, signature))
+			s.DeleteTag("signed/app", "v2")
 			// An attestation of an index child, and a signature of that
 			// attestation: referrers are kept recursively.
 			child := image(32)
-			s.push("signed/multi", "v1", registrytest.Index(child, arm(33)))
+			s.Push("signed/multi", "v1", registrytest.Index(child, arm(33)))
 			att := registrytest.Artifact(child, "application/vnd.in-toto+json")
-			s.push("signed/multi", "", att)
-			s.push("signed/multi", "", registrytest.Artifact(att, signature))
+			s.Push("signed/multi", "", att)
+			s.Push("signed/multi", "", registrytest.Artifact(att, signature))
 			return safer{reasons: map[string][]Reason{
 				"delete-untagged keep-referrers": {ReasonReferrer},
 			}}
@@ -104,29 +104,29 @@ var gcShapes = []struct {
 	},
 	{
 		name: "blobs shared across repositories",
-		populate: func(s steps) safer {
+		populate: func(s registrytest.Steps) safer {
 			base := registrytest.Layer(900, 2048)
-			s.push("shared/a", "v1", image(40, base))
-			s.push("shared/b", "v1", image(41, base))
+			s.Push("shared/a", "v1", image(40, base))
+			s.Push("shared/b", "v1", image(41, base))
 			// Two tags on one digest, one of them deleted: still tagged.
-			s.push("shared/b", "v2", image(42, base))
-			s.push("shared/b", "also-v2", image(42, base))
-			s.deleteTag("shared/b", "v2")
+			s.Push("shared/b", "v2", image(42, base))
+			s.Push("shared/b", "also-v2", image(42, base))
+			s.DeleteTag("shared/b", "v2")
 			// The same image tagged in one repository and pushed by digest
 			// only into another, which has no tags directory at all.
-			s.push("shared/c", "v1", image(43, base))
-			s.push("shared/untagged", "", image(43, base))
-			s.push("shared/untagged", "", image(44, base))
+			s.Push("shared/c", "v1", image(43, base))
+			s.Push("shared/untagged", "", image(43, base))
+			s.Push("shared/untagged", "", image(44, base))
 			// A manifest deleted by digest whose base stays in use.
-			gone := s.push("shared/a", "v0", image(45, base))
-			s.deleteManifest("shared/a", gone)
+			gone := s.Push("shared/a", "v0", image(45, base))
+			s.DeleteManifest("shared/a", gone)
 			// A blob no manifest references, and a directory with only _layers.
-			s.pushBlob("shared/a", registrytest.Layer(901, 512))
-			s.pushBlob("shared/layers-only", base)
-			s.pushBlob("shared/layers-only", registrytest.Layer(902, 512))
+			s.PushBlob("shared/a", registrytest.Layer(901, 512))
+			s.PushBlob("shared/layers-only", base)
+			s.PushBlob("shared/layers-only", registrytest.Layer(902, 512))
 			// A nested repository name that sorts between others.
-			s.push("shared/a/sub", "v1", image(46, base))
-			s.push("shared/a-b", "v1", image(47))
+			s.Push("shared/a/sub", "v1", image(46, base))
+			s.Push("shared/a-b", "v1", image(47))
 			return safer{reasons: map[string][]Reason{
 				"default":                        {ReasonLayersOnly},
 				"delete-untagged":                {ReasonLayersOnly, ReasonNoTagsDir},
@@ -136,7 +136,7 @@ var gcShapes = []struct {
 	},
 	{
 		name: "index child deleted from an earlier repository",
-		populate: func(s steps) safer {
+		populate: func(s registrytest.Steps) safer {
 			// The registry's mark skips a digest it marked before: it first
 			// meets the child in a/first, where it was deleted, so in
 			// b/second, where the same index is tagged, it marks the child
@@ -144,15 +144,15 @@ var gcShapes = []struct {
 			// them. regsql's mark does not depend on the order.
 			child := image(50)
 			idx := registrytest.Index(child, arm(51))
-			s.push("order/a-first", "v1", idx)
-			s.deleteManifest("order/a-first", child.Digest())
-			s.push("order/b-second", "v1", idx)
+			s.Push("order/a-first", "v1", idx)
+			s.DeleteManifest("order/a-first", child.Digest())
+			s.Push("order/b-second", "v1", idx)
 			// The same with the deletion in the later repository: no skip.
 			child2 := image(52)
 			idx2 := registrytest.Index(child2, arm(53))
-			s.push("order/c-kept", "v1", idx2)
-			s.push("order/d-deleted", "v1", idx2)
-			s.deleteManifest("order/d-deleted", child2.Digest())
+			s.Push("order/c-kept", "v1", idx2)
+			s.Push("order/d-deleted", "v1", idx2)
+			s.DeleteManifest("order/d-deleted", child2.Digest())
 			lost := blobsOf(child)[:0]
 			for _, d := range blobsOf(child) {
 				if d != child.Digest() {
@@ -174,7 +174,7 @@ func TestAgainstRegistry(t *testing.T) {
 	for _, shape := range gcShapes {
 		t.Run(shape.name, func(t *testing.T) {
 			reg := registrytest.Start(t)
-			want := shape.populate(steps{t: t, reg: reg})
+			want := shape.populate(reg.Steps(t))
 			for _, mode := range modes {
 				t.Run(mode.name, func(t *testing.T) {
 					t.Run("parity", func(t *testing.T) {

@@ -25,18 +25,18 @@ import (
 
 func TestKeepReferrers(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	img := image(1)
-	s.push("app", "v1", img)
+	s.Push("app", "v1", img)
 	sb := registrytest.Artifact(img, sbom)
-	s.push("app", "", sb)
+	s.Push("app", "", sb)
 	sbSig := registrytest.Artifact(sb, signature) // a signature of the SBOM: kept recursively
-	s.push("app", "", sbSig)
+	s.Push("app", "", sbSig)
 	old := image(2)
-	s.push("app", "v2", old)
+	s.Push("app", "v2", old)
 	oldSig := registrytest.Artifact(old, signature)
-	s.push("app", "", oldSig)
-	s.deleteTag("app", "v2") // its signature goes with it
+	s.Push("app", "", oldSig)
+	s.DeleteTag("app", "v2") // its signature goes with it
 	ageAll(t, reg, 48*time.Hour)
 
 	refs := func(ms ...*registrytest.Manifest) []string {
@@ -73,11 +73,11 @@ func TestKeepReferrers(t *testing.T) {
 
 func TestLayersOnlyRepository(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
-	s.push("app", "v1", image(1))
+	s := reg.Steps(t)
+	s.Push("app", "v1", image(1))
 	// The first push into a new repository, its manifest not there yet:
 	// the directory has _layers and no _manifests.
-	d := s.pushBlob("new/app", registrytest.Layer(2, 300))
+	d := s.PushBlob("new/app", registrytest.Layer(2, 300))
 	ageAll(t, reg, 48*time.Hour)
 
 	if got := registryGC(t, reg, false).Blobs; !slices.Equal(got, []digest.Digest{d}) {
@@ -108,16 +108,16 @@ func TestLayersOnlyRepository(t *testing.T) {
 
 func TestNoTagsDirectory(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
-	s.push("app", "v1", image(1))
+	s := reg.Steps(t)
+	s.Push("app", "v1", image(1))
 	// Pushed by digest only, never tagged: no tags/ directory.
 	ci := image(2)
-	s.push("ci/cache", "", ci)
+	s.Push("ci/cache", "", ci)
 	// Every tag deleted: tags/ is there, empty. Its revision goes, as
 	// with the registry.
 	gone := image(3)
-	s.push("old/app", "v1", gone)
-	s.deleteTag("old/app", "v1")
+	s.Push("old/app", "v1", gone)
+	s.DeleteTag("old/app", "v1")
 	ageAll(t, reg, 48*time.Hour)
 
 	res := registryGC(t, reg, true)
@@ -146,12 +146,12 @@ func TestNoTagsDirectory(t *testing.T) {
 // first met in a repository that deleted it.
 func TestMarkIsOrderIndependent(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	child := image(1)
 	idx := registrytest.Index(child, arm(2))
-	s.push("a/first", "v1", idx)
-	s.deleteManifest("a/first", child.Digest())
-	s.push("b/second", "v1", idx)
+	s.Push("a/first", "v1", idx)
+	s.DeleteManifest("a/first", child.Digest())
+	s.Push("b/second", "v1", idx)
 	ageAll(t, reg, 48*time.Hour)
 
 	lost := strs(blobsOf(child)[:0])
@@ -182,7 +182,7 @@ func TestNonSHA256Reference(t *testing.T) {
 	d512 := digest.SHA512.FromBytes(layer)
 	pushBlobAs(t, reg, "app", layer, d512)
 	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
-	steps{t: t, reg: reg}.pushBlob("app", cfg)
+	reg.Steps(t).PushBlob("app", cfg)
 	m := v1.Manifest{
 		MediaType: v1.MediaTypeImageManifest,
 		Config:    v1.Descriptor{MediaType: v1.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))},
@@ -276,10 +276,10 @@ func getBlob(t *testing.T, reg *registrytest.Registry, repo string, d digest.Dig
 // revision link for it and skips it; regsql keeps both blobs.
 func TestRevisionAlias(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	a, b := image(1), image(2)
-	s.push("app", "", a)
-	s.push("app", "", b)
+	s.Push("app", "", a)
+	s.Push("app", "", b)
 	// Point a's revision link at b, and remove b's own.
 	if err := writeFile(reg, path.Join(walker.RevisionDir("app", a.Digest()), "link"), b.Digest().String()); err != nil {
 		t.Fatal(err)

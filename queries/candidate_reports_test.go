@@ -22,7 +22,7 @@ type tagRegistry struct {
 
 func newTagRegistry(t *testing.T) tagRegistry {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	tr := tagRegistry{reg: reg, base: registrytest.Layer(1000, 2048), img: map[string]*registrytest.Manifest{}}
 	// created times, for by_created: i1 is the newest image.
 	created := map[int]int{1: 5, 2: 50, 3: 40, 4: 45, 5: 100, 6: 200, 7: 300}
@@ -43,12 +43,12 @@ func newTagRegistry(t *testing.T) tagRegistry {
 		{"other", "x1", "i7", 300},
 	}
 	for _, tg := range tags {
-		s.push(tg.repo, tg.tag, tr.img[tg.img])
+		s.Push(tg.repo, tg.tag, tr.img[tg.img])
 	}
 	// A cosign signature of i3, tagged the cosign way: never proposed.
 	sig := registrytest.Artifact(tr.img["i3"], signature)
 	sigTag := "sha256-" + tr.img["i3"].Digest().Encoded() + ".sig"
-	s.push("app", sigTag, sig)
+	s.Push("app", sigTag, sig)
 	for _, tg := range tags {
 		setTagTime(t, reg, tg.repo, tg.tag, daysAgo(tg.days))
 	}
@@ -154,29 +154,29 @@ func TestTagsMatching(t *testing.T) {
 
 func TestUntaggedManifests(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	const repo = "u"
 	tagged := image(200)
-	s.push(repo, "t", tagged)
-	s.push(repo, "t-sig", registrytest.Artifact(tagged, signature))
+	s.Push(repo, "t", tagged)
+	s.Push(repo, "t-sig", registrytest.Artifact(tagged, signature))
 	sbomOf := registrytest.Artifact(tagged, sbom)
-	sbomDigest := s.push(repo, "", sbomOf)
-	sigOfSBOM := s.push(repo, "", registrytest.Artifact(sbomOf, signature))
+	sbomDigest := s.Push(repo, "", sbomOf)
+	sigOfSBOM := s.Push(repo, "", registrytest.Artifact(sbomOf, signature))
 	u1 := image(201)
-	u1Digest := s.push(repo, "", u1)
+	u1Digest := s.Push(repo, "", u1)
 	orphanSig := registrytest.Artifact(u1, signature) // its subject is untagged
-	orphanSigDigest := s.push(repo, "", orphanSig)
+	orphanSigDigest := s.Push(repo, "", orphanSig)
 	u2 := image(202)
-	u2Digest := s.push(repo, "", u2)
+	u2Digest := s.Push(repo, "", u2)
 	m1 := image(203)
-	m1Digest := s.push(repo, "m", m1)
-	s.push(repo, "m", image(204)) // moves m, leaving m1 untagged
-	s.push(repo, "i", registrytest.Index(image(205), arm(206)))
+	m1Digest := s.Push(repo, "m", m1)
+	s.Push(repo, "m", image(204)) // moves m, leaving m1 untagged
+	s.Push(repo, "i", registrytest.Index(image(205), arm(206)))
 	j := registrytest.Index(image(207), arm(208))
-	jDigest := s.push(repo, "", j)
+	jDigest := s.Push(repo, "", j)
 	g := image(209)
-	gDigest := s.push(repo, "gone", g)
-	s.deleteTag(repo, "gone")
+	gDigest := s.Push(repo, "gone", g)
+	s.DeleteTag(repo, "gone")
 	setRevisionTime(t, reg, repo, u2Digest, daysAgo(5))
 	db := buildIndex(t, reg.Root(), "filesystem")
 

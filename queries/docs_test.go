@@ -127,7 +127,7 @@ func TestCookbook(t *testing.T) {
 // class of tag.
 func TestCookbookLifecycle(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	tags := map[string]int{"dev-old": 40, "dev-new": 5, "v1.0.0": 400, "latest": 400, "main": 300}
 	for i := 1; i <= 7; i++ {
 		tags[fmt.Sprintf("test-%d", i)] = 10 - i // test-7 is the newest
@@ -138,7 +138,7 @@ func TestCookbookLifecycle(t *testing.T) {
 	var seed int64 = 1200
 	for tag := range tags {
 		seed++
-		s.push("life", tag, image(seed))
+		s.Push("life", tag, image(seed))
 	}
 	for tag, days := range tags {
 		setTagTime(t, reg, "life", tag, daysAgo(days))

@@ -30,18 +30,18 @@ func hazardsOf(rows []row) map[string][]string {
 // the report against what the registry's own GC says it would delete.
 func TestGCHazards(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	tagged := image(1000)
-	s.push("h/app", "v1", tagged)
-	bom := s.push("h/app", "", registrytest.Artifact(tagged, sbom))
-	notags := s.push("h/notags", "", image(1001))
-	lo := s.pushBlob("h/lo", registrytest.Layer(1002, 300))
+	s.Push("h/app", "v1", tagged)
+	bom := s.Push("h/app", "", registrytest.Artifact(tagged, sbom))
+	notags := s.Push("h/notags", "", image(1001))
+	lo := s.PushBlob("h/lo", registrytest.Layer(1002, 300))
 	// The mark's skip (see gcShapes): the child's config and layer go.
 	child := registrytest.Image(registrytest.ImageOptions{Seed: 1003, OCI: true, Layers: 1})
 	idx := registrytest.Index(child, arm(1004))
-	s.push("order/a-first", "v1", idx)
-	s.deleteManifest("order/a-first", child.Digest())
-	s.push("order/b-second", "v1", idx)
+	s.Push("order/a-first", "v1", idx)
+	s.DeleteManifest("order/a-first", child.Digest())
+	s.Push("order/b-second", "v1", idx)
 	uuid, err := reg.StartUpload("h/app", []byte("in flight"))
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestGCHazardsAborts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := registrytest.Start(t)
-			steps{t: t, reg: reg}.push("x", "v1", image(1100))
+			reg.Steps(t).Push("x", "v1", image(1100))
 			tt.breakIt(t, reg)
 			if err := runGC(t, reg, false); err == nil {
 				t.Fatal("the registry's GC did not stop: the scenario tests nothing")

@@ -41,7 +41,7 @@ func render(rows []row, cols ...string) []string {
 
 func TestLargeRarelySharedLayers(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	base := registrytest.Layer(400, 8000)
 	big := registrytest.Layer(401, 3000)
 	small := registrytest.Layer(402, 1000)
@@ -50,10 +50,10 @@ func TestLargeRarelySharedLayers(t *testing.T) {
 	withLayers := func(seed int64, layers ...[]byte) *registrytest.Manifest {
 		return registrytest.Image(registrytest.ImageOptions{Seed: seed, Base: layers, Layers: 1, LayerSize: 100})
 	}
-	s.push("l/a", "1", withLayers(1, base, big))
-	s.push("l/a", "2", withLayers(2, base))
-	s.push("l/b", "1", withLayers(3, base, small))
-	s.push("l/b", "2", withLayers(4, base))
+	s.Push("l/a", "1", withLayers(1, base, big))
+	s.Push("l/a", "2", withLayers(2, base))
+	s.Push("l/b", "1", withLayers(3, base, small))
+	s.Push("l/b", "2", withLayers(4, base))
 	db := buildIndex(t, reg.Root(), "filesystem")
 
 	rows := runReport(t, db, "large-rarely-shared-layers", map[string]string{"min_size": "2100B"})
@@ -76,15 +76,15 @@ func TestLargeRarelySharedLayers(t *testing.T) {
 
 func TestRepoUsage(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	base := registrytest.Layer(500, 5000)
 	a1 := registrytest.Image(registrytest.ImageOptions{Seed: 501, Base: [][]byte{base}, Layers: 1})
 	a2 := registrytest.Image(registrytest.ImageOptions{Seed: 502, Base: [][]byte{base}, Layers: 1})
 	b1 := registrytest.Image(registrytest.ImageOptions{Seed: 503, Base: [][]byte{base}, Layers: 1})
-	s.push("r/a", "1", a1)
-	s.push("r/a", "", a2)
-	s.push("r/b", "1", b1)
-	s.pushBlob("r/layers-only", registrytest.Layer(504, 100))
+	s.Push("r/a", "1", a1)
+	s.Push("r/a", "", a2)
+	s.Push("r/b", "1", b1)
+	s.PushBlob("r/layers-only", registrytest.Layer(504, 100))
 	db := buildIndex(t, reg.Root(), "filesystem")
 
 	shared := int64(len(base))
@@ -102,10 +102,10 @@ func TestRepoUsage(t *testing.T) {
 
 func TestDanglingLinks(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
-	s.push("d", "ok", image(600))
-	broken := s.push("d", "broken", image(601))
-	orphan := s.pushBlob("lo", registrytest.Layer(602, 100))
+	s := reg.Steps(t)
+	s.Push("d", "ok", image(600))
+	broken := s.Push("d", "broken", image(601))
+	orphan := s.PushBlob("lo", registrytest.Layer(602, 100))
 	// The registry's own GC deletes a blob that only a directory without
 	// _manifests links, and leaves the link.
 	if err := runGC(t, reg, false); err != nil {
@@ -130,13 +130,13 @@ func TestDanglingLinks(t *testing.T) {
 
 func TestTagRevisionMismatch(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
-	a1 := s.push("m", "a", image(700))
-	s.push("m", "a", image(701))
-	s.deleteManifest("m", a1) // a's history still names a1
-	b := s.push("m", "b", image(702))
+	s := reg.Steps(t)
+	a1 := s.Push("m", "a", image(700))
+	s.Push("m", "a", image(701))
+	s.DeleteManifest("m", a1) // a's history still names a1
+	b := s.Push("m", "b", image(702))
 	removeAll(t, storagePath(reg, "repositories", "m", "_manifests", "revisions", "sha256", b.Encoded()))
-	c := s.push("m", "c", image(703))
+	c := s.Push("m", "c", image(703))
 	removeAll(t, storagePath(reg, "repositories", "m", "_manifests", "tags", "c", "index"))
 	db := buildIndex(t, reg.Root(), "filesystem")
 
@@ -197,16 +197,16 @@ func TestStaleUploads(t *testing.T) {
 
 func TestReferrers(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	subject := image(800)
-	sd := s.push("r", "v1", subject)
-	s.push("r", "latest", subject)
-	sig := s.push("r", "v1-sig", registrytest.Artifact(subject, signature))
-	bom := s.push("r", "", registrytest.Artifact(subject, sbom))
+	sd := s.Push("r", "v1", subject)
+	s.Push("r", "latest", subject)
+	sig := s.Push("r", "v1-sig", registrytest.Artifact(subject, signature))
+	bom := s.Push("r", "", registrytest.Artifact(subject, sbom))
 	child := image(801)
-	s.push("r", "multi", registrytest.Index(child, arm(802)))
-	att := s.push("r", "", registrytest.Artifact(child, "application/vnd.in-toto+json"))
-	stray := s.push("r", "", registrytest.Artifact(image(803), signature)) // its subject was never pushed here
+	s.Push("r", "multi", registrytest.Index(child, arm(802)))
+	att := s.Push("r", "", registrytest.Artifact(child, "application/vnd.in-toto+json"))
+	stray := s.Push("r", "", registrytest.Artifact(image(803), signature)) // its subject was never pushed here
 	db := buildIndex(t, reg.Root(), "filesystem")
 
 	got := render(runReport(t, db, "referrers", nil), "digest", "artifact_type", "subject", "tags", "subject_tags", "subject_kept", "subject_present")
@@ -224,9 +224,9 @@ func TestReferrers(t *testing.T) {
 
 func TestProblemsReport(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
-	d := s.push("p", "v1", image(900))
-	s.pushBlob("lo", registrytest.Layer(901, 100))
+	s := reg.Steps(t)
+	d := s.Push("p", "v1", image(900))
+	s.PushBlob("lo", registrytest.Layer(901, 100))
 	if err := os.WriteFile(storagePath(reg, "repositories", "p", "_manifests", "tags", "v1", "current", "link"), []byte(d.String()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -38,28 +38,28 @@ func blobBytes(t *testing.T, reg *registrytest.Registry) int64 {
 // predicted.
 func TestReclaimableEndToEnd(t *testing.T) {
 	reg := registrytest.Start(t)
-	s := steps{t: t, reg: reg}
+	s := reg.Steps(t)
 	base := registrytest.Layer(3000, 4096)
 	img := func(seed int64) *registrytest.Manifest {
 		return registrytest.Image(registrytest.ImageOptions{Seed: seed, Base: [][]byte{base}, OCI: true, Layers: 2})
 	}
 	w1, w2, w3, w4 := img(301), img(302), img(303), img(304)
-	s.push("shop/web", "v1", w1)
-	s.push("shop/web", "stable", w1)
-	s.push("shop/web", "v2", w2)
-	s.push("shop/web", "v3", w3)
-	s.push("shop/web", "v4", w4)
-	s.push("shop/web", "", registrytest.Artifact(w3, signature)) // stays, an orphan
+	s.Push("shop/web", "v1", w1)
+	s.Push("shop/web", "stable", w1)
+	s.Push("shop/web", "v2", w2)
+	s.Push("shop/web", "v3", w3)
+	s.Push("shop/web", "v4", w4)
+	s.Push("shop/web", "", registrytest.Artifact(w3, signature)) // stays, an orphan
 	c1, c2 := img(305), arm(306)
 	idx := registrytest.Index(c1, c2)
-	s.push("shop/web", "multi", idx)
+	s.Push("shop/web", "multi", idx)
 	a1, a2 := img(310), img(311)
-	s.push("shop/api", "v1", a1)
-	s.push("shop/api", "", a2)
-	s.push("shop/api", "mirror", w2) // w2's blobs stay for shop/api
+	s.Push("shop/api", "v1", a1)
+	s.Push("shop/api", "", a2)
+	s.Push("shop/api", "mirror", w2) // w2's blobs stay for shop/api
 	k1, k2 := img(320), arm(321)
-	s.push("shop/kept-index", "k", registrytest.Index(k1, k2))
-	s.pushBlob("shop/api", registrytest.Layer(330, 1500)) // garbage already
+	s.Push("shop/kept-index", "k", registrytest.Index(k1, k2))
+	s.PushBlob("shop/api", registrytest.Layer(330, 1500)) // garbage already
 
 	list := []Candidate{
 		{Repo: "shop/web", Tag: "v1", Digest: w1.Digest()}, // stable keeps w1: a tag delete
@@ -105,11 +105,11 @@ func TestReclaimableEndToEnd(t *testing.T) {
 	predicted := byScope["total"]["bytes"].(int64) + byScope["already_unreferenced"]["bytes"].(int64)
 
 	// What the deleter does with that list, through the API.
-	s.deleteTag("shop/web", "v1")
+	s.DeleteTag("shop/web", "v1")
 	for _, d := range []digest.Digest{w2.Digest(), w3.Digest(), idx.Digest(), c1.Digest(), c2.Digest()} {
-		s.deleteManifest("shop/web", d)
+		s.DeleteManifest("shop/web", d)
 	}
-	s.deleteManifest("shop/api", a2.Digest())
+	s.DeleteManifest("shop/api", a2.Digest())
 
 	before := blobBytes(t, reg)
 	if err := runGC(t, reg, false); err != nil {

@@ -5,50 +5,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/regsql/regsql/internal/registrytest"
 	"github.com/regsql/regsql/internal/sample"
 )
-
-// steps pushes and deletes through a registry's API, failing the test at
-// the first error, so that a scenario reads as what happened to the registry.
-type steps struct {
-	t   *testing.T
-	reg *registrytest.Registry
-}
-
-func (s steps) push(repo, tag string, m *registrytest.Manifest) digest.Digest {
-	s.t.Helper()
-	d, err := s.reg.Push(repo, tag, m)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return d
-}
-
-func (s steps) pushBlob(repo string, data []byte) digest.Digest {
-	s.t.Helper()
-	d, err := s.reg.PushBlob(repo, data)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return d
-}
-
-func (s steps) deleteManifest(repo string, d digest.Digest) {
-	s.t.Helper()
-	if err := s.reg.DeleteManifest(repo, d); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
-func (s steps) deleteTag(repo, tag string) {
-	s.t.Helper()
-	if err := s.reg.DeleteTag(repo, tag); err != nil {
-		s.t.Fatal(err)
-	}
-}
 
 func image(seed int64, base ...[]byte) *registrytest.Manifest {
 	return registrytest.Image(registrytest.ImageOptions{Seed: seed, Base: base, OCI: seed%2 == 0})
@@ -67,105 +26,105 @@ const (
 // agree with distribution's own garbage collector.
 var gcShapes = []struct {
 	name     string
-	populate func(s steps)
+	populate func(s registrytest.Steps)
 }{
 	{
 		name: "sample registry",
-		populate: func(s steps) {
-			if err := sample.Populate(s.reg.Client); err != nil {
-				s.t.Fatal(err)
+		populate: func(s registrytest.Steps) {
+			if err := sample.Populate(s.Registry().Client); err != nil {
+				s.T().Fatal(err)
 			}
 		},
 	},
 	{
 		name: "index children",
-		populate: func(s steps) {
+		populate: func(s registrytest.Steps) {
 			// A tagged OCI index and a tagged Docker manifest list, their
 			// children pushed by digest only.
-			s.push("multi/arch", "v1", registrytest.Index(image(2), arm(3)))
-			s.push("multi/arch", "v2", registrytest.ManifestList(image(5), image(7)))
+			s.Push("multi/arch", "v1", registrytest.Index(image(2), arm(3)))
+			s.Push("multi/arch", "v2", registrytest.ManifestList(image(5), image(7)))
 			// An index pushed by digest only: it and its children are untagged.
-			s.push("multi/arch", "", registrytest.Index(image(10), arm(11)))
+			s.Push("multi/arch", "", registrytest.Index(image(10), arm(11)))
 			// A tag moved from an index to a plain image leaves the index
 			// and its children untagged.
-			s.push("multi/arch", "moving", registrytest.Index(image(12), arm(13)))
-			s.push("multi/arch", "moving", image(14))
+			s.Push("multi/arch", "moving", registrytest.Index(image(12), arm(13)))
+			s.Push("multi/arch", "moving", image(14))
 			// An index of indexes.
-			s.push("multi/nested", "v1", registrytest.Index(registrytest.Index(image(16), arm(17)), image(18)))
+			s.Push("multi/nested", "v1", registrytest.Index(registrytest.Index(image(16), arm(17)), image(18)))
 			// A child of multi/arch:v1 pushed by digest only into another
 			// repository: untagged there, but the global mark keeps it.
-			s.push("multi/other", "", image(2))
-			s.push("multi/other", "keep", image(20))
+			s.Push("multi/other", "", image(2))
+			s.Push("multi/other", "keep", image(20))
 		},
 	},
 	{
 		name: "referrers",
-		populate: func(s steps) {
+		populate: func(s registrytest.Steps) {
 			v1 := image(30)
-			s.push("signed/app", "v1", v1)
-			s.push("signed/app", "sha256-x.sig", registrytest.Artifact(v1, signature))
-			s.push("signed/app", "", registrytest.Artifact(v1, sbom))
+			s.Push("signed/app", "v1", v1)
+			s.Push("signed/app", "sha256-x.sig", registrytest.Artifact(v1, signature))
+			s.Push("signed/app", "", registrytest.Artifact(v1, sbom))
 			// An image whose tag was deleted, and its signature.
 			v2 := image(31)
-			s.push("signed/app", "v2", v2)
-			s.push("signed/app", "", registrytest.Artifact(v2, signature))
-			s.deleteTag("signed/app", "v2")
+			s.Push("signed/app", "v2", v2)
+			s.Push("signed/app", "", registrytest.Artifact(v2, signature))
+			s.DeleteTag("signed/app", "v2")
 			// An attestation of an index child.
 			child := image(32)
-			s.push("signed/multi", "v1", registrytest.Index(child, arm(33)))
-			s.push("signed/multi", "", registrytest.Artifact(child, "application/vnd.in-toto+json"))
+			s.Push("signed/multi", "v1", registrytest.Index(child, arm(33)))
+			s.Push("signed/multi", "", registrytest.Artifact(child, "application/vnd.in-toto+json"))
 		},
 	},
 	{
 		name: "blobs shared across repositories",
-		populate: func(s steps) {
+		populate: func(s registrytest.Steps) {
 			base := registrytest.Layer(900, 2048)
-			s.push("shared/a", "v1", image(40, base))
-			s.push("shared/b", "v1", image(41, base))
-			s.push("shared/b", "v2", image(42, base))
+			s.Push("shared/a", "v1", image(40, base))
+			s.Push("shared/b", "v1", image(41, base))
+			s.Push("shared/b", "v2", image(42, base))
 			// The same image tagged in one repository and pushed by digest
 			// only into another, which has no tags at all.
-			s.push("shared/c", "v1", image(43, base))
-			s.push("shared/untagged", "", image(43, base))
-			s.push("shared/untagged", "", image(44, base))
+			s.Push("shared/c", "v1", image(43, base))
+			s.Push("shared/untagged", "", image(43, base))
+			s.Push("shared/untagged", "", image(44, base))
 			// A manifest deleted by digest whose base stays in use.
-			gone := s.push("shared/a", "v0", image(45, base))
-			s.deleteManifest("shared/a", gone)
+			gone := s.Push("shared/a", "v0", image(45, base))
+			s.DeleteManifest("shared/a", gone)
 			// A blob no manifest references, and a directory with only _layers.
-			s.pushBlob("shared/a", registrytest.Layer(901, 512))
-			s.pushBlob("shared/layers-only", base)
-			s.pushBlob("shared/layers-only", registrytest.Layer(902, 512))
+			s.PushBlob("shared/a", registrytest.Layer(901, 512))
+			s.PushBlob("shared/layers-only", base)
+			s.PushBlob("shared/layers-only", registrytest.Layer(902, 512))
 			// A nested repository name that sorts between others.
-			s.push("shared/a/sub", "v1", image(46, base))
-			s.push("shared/a-b", "v1", image(47))
+			s.Push("shared/a/sub", "v1", image(46, base))
+			s.Push("shared/a-b", "v1", image(47))
 		},
 	},
 	{
 		name: "index child deleted from an earlier repository",
-		populate: func(s steps) {
+		populate: func(s registrytest.Steps) {
 			// The registry's mark skips a digest it marked before: here it
 			// first meets the child in a/first, where it was deleted, so in
 			// b/second, where the same index is tagged, it marks the child
 			// without its config and layers, and --delete-untagged deletes them.
 			child := image(50)
 			idx := registrytest.Index(child, arm(51))
-			s.push("order/a-first", "v1", idx)
-			s.deleteManifest("order/a-first", child.Digest())
-			s.push("order/b-second", "v1", idx)
+			s.Push("order/a-first", "v1", idx)
+			s.DeleteManifest("order/a-first", child.Digest())
+			s.Push("order/b-second", "v1", idx)
 			// The same with the deletion in the later repository: no skip.
 			child2 := image(52)
 			idx2 := registrytest.Index(child2, arm(53))
-			s.push("order/c-kept", "v1", idx2)
-			s.push("order/d-deleted", "v1", idx2)
-			s.deleteManifest("order/d-deleted", child2.Digest())
+			s.Push("order/c-kept", "v1", idx2)
+			s.Push("order/d-deleted", "v1", idx2)
+			s.DeleteManifest("order/d-deleted", child2.Digest())
 			// The catalog walks depth first: x/sub comes before x-y, though
 			// "x-y" < "x/sub" as strings. The deletion in x-y is later: no skip.
 			child3 := image(54)
 			idx3 := registrytest.Index(child3, arm(55))
-			s.push("order/x", "v1", image(56))
-			s.push("order/x-y", "v1", idx3)
-			s.deleteManifest("order/x-y", child3.Digest())
-			s.push("order/x/sub", "v1", idx3)
+			s.Push("order/x", "v1", image(56))
+			s.Push("order/x-y", "v1", idx3)
+			s.DeleteManifest("order/x-y", child3.Digest())
+			s.Push("order/x/sub", "v1", idx3)
 		},
 	},
 }
@@ -177,7 +136,7 @@ func TestGCReportsMatchRegistry(t *testing.T) {
 	for _, shape := range gcShapes {
 		t.Run(shape.name, func(t *testing.T) {
 			reg := registrytest.Start(t)
-			shape.populate(steps{t: t, reg: reg})
+			shape.populate(reg.Steps(t))
 			db := buildIndex(t, reg.Root(), "filesystem")
 
 			for _, untagged := range []bool{false, true} {

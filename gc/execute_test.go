@@ -41,19 +41,33 @@ func execute(t *testing.T, p *Plan, rm walker.Remover) (Summary, []journal.Entry
 }
 
 // checkJournal checks that every item of p was journaled as planned and
-// then done, in the plan's order.
+// then done, each in the plan's order, and never done before planned.
 func checkJournal(t *testing.T, p *Plan, entries []journal.Entry) {
 	t.Helper()
 	var want []string
 	for _, it := range p.Items {
-		want = append(want, it.Kind.Action()+" "+it.Path+" planned", it.Kind.Action()+" "+it.Path+" done")
+		want = append(want, it.Kind.Action()+" "+it.Path)
 	}
-	var got []string
+	got := map[journal.State][]string{}
+	planned := map[string]bool{}
 	for _, e := range entries {
-		got = append(got, e.Key()+" "+string(e.State))
+		got[e.State] = append(got[e.State], e.Key())
+		switch e.State {
+		case journal.Planned:
+			planned[e.Key()] = true
+		case journal.Done:
+			if !planned[e.Key()] {
+				t.Errorf("journal: %s done before it was planned", e.Key())
+			}
+		}
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("journal = %q,\nwant %q", got, want)
+	for _, state := range []journal.State{journal.Planned, journal.Done} {
+		if !slices.Equal(got[state], want) {
+			t.Errorf("journal %s = %q,\nwant %q", state, got[state], want)
+		}
+	}
+	if len(entries) != 2*len(want) {
+		t.Errorf("journal has %d entries, want %d", len(entries), 2*len(want))
 	}
 }
 

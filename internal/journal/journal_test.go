@@ -85,3 +85,43 @@ func TestAppendsAcrossRuns(t *testing.T) {
 		t.Errorf("journal has %d lines after two runs, want 2", n)
 	}
 }
+
+// TestWriteBatchAndClose checks that a batch lands whole and in order, and
+// that outcome lines, which are synced lazily, are all there after Close.
+func TestWriteBatchAndClose(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "j.jsonl")
+	w, err := Create(p, "run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []Entry
+	for _, target := range []string{"a", "b", "c"} {
+		batch = append(batch, Entry{Action: "remove-blob", Target: target, State: Planned})
+	}
+	if err := w.WriteBatch(batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"a", "b", "c"} {
+		if err := w.Write(Entry{Action: "remove-blob", Target: target, State: Done}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, e := range got {
+		order = append(order, e.Target+":"+string(e.State))
+	}
+	want := "a:planned b:planned c:planned a:done b:done c:done"
+	if strings.Join(order, " ") != want {
+		t.Errorf("journal = %q, want %q", strings.Join(order, " "), want)
+	}
+	if err := w.Write(Entry{Action: "x", Target: "y", State: Done}); err == nil {
+		t.Error("Write() after Close succeeded, want an error")
+	}
+}

@@ -24,6 +24,7 @@ type BuildOptions struct {
 	Driver   string // the storage driver's name; stored in scans.driver
 	Version  string // regsql's version; stored in scans.version
 	Workers  int    // parallel readers for the walker; 0 lets it choose
+	Verify   bool   // read every link and list every link and blob directory (walker.Options.Verify)
 	Progress func(walker.Progress)
 }
 
@@ -53,7 +54,7 @@ type walkFunc func(ctx context.Context, sink walker.Sink) error
 // file that is not a regsql database.
 func Build(ctx context.Context, dbPath string, st walker.Storage, opts BuildOptions) (Summary, error) {
 	walk := func(ctx context.Context, sink walker.Sink) error {
-		_, err := walker.Walk(ctx, st, sink, walker.Options{Workers: opts.Workers, Progress: opts.Progress})
+		_, err := walker.Walk(ctx, st, sink, walker.Options{Workers: opts.Workers, Verify: opts.Verify, Progress: opts.Progress})
 		return err
 	}
 	return build(ctx, dbPath, migrations.FS, opts, walk)
@@ -213,8 +214,7 @@ func buildDSN(path string) string {
 	q := url.Values{"_pragma": {
 		"journal_mode(OFF)",
 		"synchronous(OFF)",
-		"temp_store(MEMORY)",
-		"cache_size(-262144)",
+		"cache_size(-65536)",
 		"locking_mode(EXCLUSIVE)",
 	}}
 	return fileURI(path) + "?" + q.Encode()

@@ -201,3 +201,27 @@ func (s *DirStorage) readLink(ctx context.Context, p string) ([]byte, time.Time,
 	}
 	return b[:n], fi.ModTime(), nil
 }
+
+// linkStater is storage that can tell, without opening a file, its size,
+// its modification time and whether this process may read it.
+type linkStater interface {
+	// statLink returns the size and modification time of the regular
+	// file at p, or an error when it is not one or is not readable.
+	statLink(ctx context.Context, p string) (int64, time.Time, error)
+}
+
+var _ linkStater = (*DirStorage)(nil)
+
+func (s *DirStorage) statLink(ctx context.Context, p string) (int64, time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, time.Time{}, err
+	}
+	fi, err := os.Stat(s.full(p))
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	if !fi.Mode().IsRegular() || !readable(fi) {
+		return 0, time.Time{}, fs.ErrPermission
+	}
+	return fi.Size(), fi.ModTime(), nil
+}

@@ -77,6 +77,8 @@ func (w *walker) walkRepo(name, dir string, manifests, layers, uploads bool) {
 func (w *walker) walkRevisions(repo, dir string) map[digest.Digest]struct{} {
 	revisions := map[digest.Digest]struct{}{}
 	w.walkDigestDirs(repo, dir, func(d digest.Digest, linkDir string) {
+		// Always read: an alias (a link naming another digest of the same
+		// length) changes what the garbage collector keeps.
 		target, linkedAt, ok := w.readLink(repo, linkDir)
 		if !ok {
 			return
@@ -249,8 +251,8 @@ func (w *walker) walkTagCurrent(repo, tag, currentDir string, revisions map[dige
 }
 
 func (w *walker) walkTagIndex(repo, tag, dir string) {
-	w.walkDigestDirs(repo, dir, func(_ digest.Digest, linkDir string) {
-		d, linkedAt, ok := w.readLink(repo, linkDir)
+	w.walkDigestDirs(repo, dir, func(named digest.Digest, linkDir string) {
+		d, linkedAt, ok := w.readDigestLink(repo, linkDir, named)
 		if !ok {
 			return
 		}
@@ -261,8 +263,8 @@ func (w *walker) walkTagIndex(repo, tag, dir string) {
 }
 
 func (w *walker) walkLayers(repo, dir string) {
-	w.walkDigestDirs(repo, dir, func(_ digest.Digest, linkDir string) {
-		d, linkedAt, ok := w.readLink(repo, linkDir)
+	w.walkDigestDirs(repo, dir, func(named digest.Digest, linkDir string) {
+		d, linkedAt, ok := w.readDigestLink(repo, linkDir, named)
 		if !ok {
 			return
 		}
@@ -378,6 +380,22 @@ func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkD
 			fn(d, linkDir)
 		}
 	}
+}
+
+// readDigestLink reads the link of a directory named by digest named: a
+// layer link or a tag history entry. The registry writes such a link with
+// the digest of its path, so without Options.Verify a readable link file of
+// exactly that digest's length is taken to hold it and is only stat'ed; any
+// other size (a newline, another algorithm, garbage) is read and judged by
+// readLink. Verify reads every link. Revision links are always read.
+func (w *walker) readDigestLink(repo, linkDir string, named digest.Digest) (digest.Digest, time.Time, bool) {
+	if ls, ok := w.st.(linkStater); ok && !w.verify {
+		size, modTime, err := ls.statLink(w.ctx, linkDir+"/link")
+		if err == nil && size == int64(len(named)) {
+			return named, modTime, true
+		}
+	}
+	return w.readLink(repo, linkDir)
 }
 
 // readLink reads the link file of a link directory strictly, as the

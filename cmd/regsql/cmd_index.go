@@ -17,6 +17,7 @@ type indexOptions struct {
 	Config  string
 	DB      string
 	Workers int
+	Verify  bool
 	Quiet   bool
 }
 
@@ -41,6 +42,7 @@ Examples:
 			&cli.StringFlag{Name: "config", Usage: "the registry's config.yml `FILE`; its storage section says where to read", Destination: &o.Config},
 			dbFlag(&o.DB),
 			&cli.IntFlag{Name: "workers", Usage: "parallel readers (0: sized to the machine)", Destination: &o.Workers},
+			&cli.BoolFlag{Name: "verify", Usage: "also read every layer and tag history link and list every link and blob directory, to report stray files (slower; see docs/performance.md)", Destination: &o.Verify},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no summary", Destination: &o.Quiet},
 		},
 		OnUsageError: onUsageError,
@@ -85,6 +87,7 @@ func runIndex(ctx context.Context, e *env, o indexOptions) error {
 		Driver:   driver,
 		Version:  version,
 		Workers:  o.Workers,
+		Verify:   o.Verify,
 		Progress: bar.update,
 	})
 	bar.done()

@@ -207,9 +207,11 @@ func createIndexes(ctx context.Context, tx *sql.Tx, defs []string) error {
 }
 
 // buildDSN opens a throwaway file for a bulk load: no journal and no syncs
-// (a failed build is deleted, never recovered), temporary tables in memory,
-// and a page cache of up to 256 MiB so that index pages stay in memory
-// while the load inserts out of key order.
+// (a failed build is deleted, never recovered), and a page cache of 64 MiB:
+// the secondary indexes are built after the load, so only the tables' own
+// keys take inserts out of order. Sorts for those index builds spill to
+// temporary files rather than memory, which keeps the peak resident set
+// bounded whatever the size of the registry.
 func buildDSN(path string) string {
 	q := url.Values{"_pragma": {
 		"journal_mode(OFF)",

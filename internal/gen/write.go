@@ -243,9 +243,9 @@ func (rw *repoWriter) file(path string, data []byte, at time.Time) error {
 
 // mkdirAll makes dir and its missing parents, remembering what exists. A
 // parent another worker made first (two repositories under one
-// organization) is fine.
+// organization) is fine. A dry run makes nothing.
 func (rw *repoWriter) mkdirAll(dir string) error {
-	if rw.dirs[dir] {
+	if rw.w.dry || rw.dirs[dir] {
 		return nil
 	}
 	// Make the parent first when it is not known to exist, rather than

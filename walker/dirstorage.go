@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -104,39 +103,7 @@ func (s *DirStorage) List(ctx context.Context, dir string) ([]Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	full := s.full(dir)
-	des, err := os.ReadDir(full) // sorted by name
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]Entry, 0, len(des))
-	for _, de := range des {
-		e := Entry{Name: de.Name()}
-		switch t := de.Type(); {
-		case t.IsDir():
-			e.IsDir = true
-		default:
-			var fi fs.FileInfo
-			if t&fs.ModeSymlink != 0 {
-				fi, err = os.Stat(filepath.Join(full, de.Name()))
-			} else {
-				fi, err = de.Info()
-			}
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // removed since ReadDir, or a dangling symlink
-			}
-			if err != nil {
-				return nil, err
-			}
-			e.IsDir = fi.IsDir()
-			if !e.IsDir {
-				e.Size = fi.Size()
-				e.ModTime = fi.ModTime()
-			}
-		}
-		entries = append(entries, e)
-	}
-	return entries, nil
+	return sysReadDir(s.full(dir))
 }
 
 // Stat implements Storage.
@@ -144,15 +111,8 @@ func (s *DirStorage) Stat(ctx context.Context, p string) (Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return Entry{}, err
 	}
-	fi, err := os.Stat(s.full(p))
-	if err != nil {
-		return Entry{}, err
-	}
-	e := Entry{Name: fi.Name(), IsDir: fi.IsDir(), ModTime: fi.ModTime()}
-	if !e.IsDir {
-		e.Size = fi.Size()
-	}
-	return e, nil
+	full := s.full(p)
+	return sysStatEntry(full, filepath.Base(full))
 }
 
 // ReadFile implements Storage.
@@ -160,7 +120,7 @@ func (s *DirStorage) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return os.ReadFile(s.full(p))
+	return sysReadFile(s.full(p))
 }
 
 // maxLinkSize bounds what readLink reads: a link holds one digest.
@@ -182,24 +142,7 @@ func (s *DirStorage) readLink(ctx context.Context, p string) ([]byte, time.Time,
 	if err := ctx.Err(); err != nil {
 		return nil, time.Time{}, err
 	}
-	f, err := os.Open(s.full(p))
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	if fi.IsDir() {
-		return nil, time.Time{}, errIsDir
-	}
-	b := make([]byte, min(fi.Size(), maxLinkSize))
-	n, err := io.ReadFull(f, b)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, time.Time{}, err
-	}
-	return b[:n], fi.ModTime(), nil
+	return sysReadLink(s.full(p))
 }
 
 // linkStater is storage that can tell, without opening a file, its size,
@@ -216,12 +159,5 @@ func (s *DirStorage) statLink(ctx context.Context, p string) (int64, time.Time, 
 	if err := ctx.Err(); err != nil {
 		return 0, time.Time{}, err
 	}
-	fi, err := os.Stat(s.full(p))
-	if err != nil {
-		return 0, time.Time{}, err
-	}
-	if !fi.Mode().IsRegular() || !readable(fi) {
-		return 0, time.Time{}, fs.ErrPermission
-	}
-	return fi.Size(), fi.ModTime(), nil
+	return sysStatLink(s.full(p))
 }

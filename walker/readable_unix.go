@@ -20,22 +20,31 @@ func readable(fi fs.FileInfo) bool {
 	if !ok {
 		return false
 	}
-	perm := fi.Mode().Perm()
-	uid := os.Geteuid()
-	switch {
-	case uid == 0:
+	return readableBits(fi.Mode().Perm(), st.Uid, st.Gid)
+}
+
+// readableBits is readable for a file's permission bits and owner.
+func readableBits(perm fs.FileMode, uid, gid uint32) bool {
+	switch euid := ids().euid; {
+	case euid == 0:
 		return true
-	case int(st.Uid) == uid:
+	case int(uid) == euid:
 		return perm&0o400 != 0
-	case inGroup(int(st.Gid)):
+	case slices.Contains(ids().groups, int(gid)):
 		return perm&0o040 != 0
 	}
 	return perm&0o004 != 0
 }
 
-var groups = sync.OnceValue(func() []int {
+// ids are the process's effective user and groups, asked once: the walk
+// judges hundreds of thousands of links by them.
+var ids = sync.OnceValue(func() struct {
+	euid   int
+	groups []int
+} {
 	gs, _ := os.Getgroups()
-	return append(gs, os.Getegid())
+	return struct {
+		euid   int
+		groups []int
+	}{os.Geteuid(), append(gs, os.Getegid())}
 })
-
-func inGroup(gid int) bool { return slices.Contains(groups(), gid) }

@@ -38,7 +38,7 @@ func (w *walker) walkBlobs(top Entry) bool {
 				w.problem(ProblemBadBlobPath, prefixDir, "", "", "%s is not a directory named by two hex digits", prefixDir)
 				continue
 			}
-			w.spawn(func() { w.walkBlobPrefix(a.Name, x.Name, prefixDir) })
+			w.spawn(func(w *walker) { w.walkBlobPrefix(a.Name, x.Name, prefixDir) })
 		}
 	}
 	return true

@@ -39,7 +39,7 @@ func (w *walker) walkRepoTree(dir, name string, self Entry) bool {
 		if !e.IsDir || strings.HasPrefix(e.Name, "_") {
 			continue
 		}
-		w.spawn(func() { w.walkRepoTree(dir+"/"+e.Name, path.Join(name, e.Name), e) })
+		w.spawn(func(w *walker) { w.walkRepoTree(dir+"/"+e.Name, path.Join(name, e.Name), e) })
 	}
 	if name != "" && (manifests || layers || uploads) {
 		w.walkRepo(name, dir, manifests, layers, uploads)

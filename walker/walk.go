@@ -65,15 +65,15 @@ func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, erro
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	w := &walker{
+	w := &walker{walkState: &walkState{
 		ctx:       ctx,
 		st:        st,
 		verify:    opts.Verify,
-		out:       make(chan any, 4*workers),
+		out:       make(chan []any, 4*workers),
 		sem:       make(chan struct{}, workers),
 		manifests: newDigestSet(),
 		configs:   make(map[digest.Digest]*configEntry),
-	}
+	}}
 	var runErr error
 	go func() {
 		runErr = w.run(top)
@@ -92,12 +92,29 @@ func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, erro
 	return stats, runErr
 }
 
-// walker is the state of one walk shared by its workers.
+// walker is one worker's handle on a walk: the shared state, and the
+// records this worker has found and not yet handed to the emitter.
+//
+// Records travel in batches because the emitter (the database writer) is
+// the slowest part of a build: with one channel send per record, workers
+// waited on it and woke it up again a million times a walk. A worker's
+// batch keeps its records in the order it found them, which is all the
+// Sink's order guarantee needs: a repository and everything naming it are
+// found by the same worker.
 type walker struct {
+	*walkState
+	batch []any
+}
+
+// batchSize is the most records a worker holds before handing them on.
+const batchSize = 256
+
+// walkState is the state of one walk shared by its workers.
+type walkState struct {
 	ctx    context.Context
 	st     Storage
-	verify bool     // list link and blob directories; see Options.Verify
-	out    chan any // records for the emitter
+	verify bool       // list link and blob directories; see Options.Verify
+	out    chan []any // batches of records for the emitter
 	sem    chan struct{}
 	wg     sync.WaitGroup
 
@@ -128,6 +145,7 @@ func (w *walker) run(top []Entry) error {
 	if e, ok := has["blobs"]; ok {
 		blobsOK = w.walkBlobs(e)
 	}
+	w.flush()
 	w.wg.Wait()
 	w.blobs = newBlobSet(w.blobList, w.blobOther)
 	w.blobList, w.blobOther = nil, nil
@@ -136,6 +154,7 @@ func (w *walker) run(top []Entry) error {
 	if e, ok := has["repositories"]; ok {
 		reposOK = w.walkRepoTree("repositories", "", e)
 	}
+	w.flush()
 	w.wg.Wait()
 
 	if !blobsOK && !reposOK {
@@ -144,10 +163,10 @@ func (w *walker) run(top []Entry) error {
 	return nil
 }
 
-// spawn runs f on a worker if one is free, else right here: a worker that
-// finds more work never waits for a free worker, so the walk cannot
-// deadlock however deep the tree.
-func (w *walker) spawn(f func()) {
+// spawn runs f on a worker, with a walker of its own, if one is free, else
+// right here with w: a worker that finds more work never waits for a free
+// worker, so the walk cannot deadlock however deep the tree.
+func (w *walker) spawn(f func(w *walker)) {
 	if w.ctx.Err() != nil {
 		return
 	}
@@ -157,17 +176,38 @@ func (w *walker) spawn(f func()) {
 		go func() {
 			defer w.wg.Done()
 			defer func() { <-w.sem }()
-			f()
+			task := &walker{walkState: w.walkState}
+			f(task)
+			task.flush()
 		}()
 	default:
-		f()
+		f(w)
 	}
 }
 
-// send hands a record to the emitter; false means the walk is stopping.
+// send adds a record to the worker's batch, handing the batch to the
+// emitter when it is full; false means the walk is stopping.
 func (w *walker) send(rec any) bool {
+	if w.batch == nil {
+		w.batch = make([]any, 0, batchSize)
+	}
+	w.batch = append(w.batch, rec)
+	if len(w.batch) == batchSize {
+		return w.flush()
+	}
+	return w.ctx.Err() == nil
+}
+
+// flush hands the worker's batch to the emitter; false means the walk is
+// stopping.
+func (w *walker) flush() bool {
+	if len(w.batch) == 0 {
+		return w.ctx.Err() == nil
+	}
+	batch := w.batch
+	w.batch = nil
 	select {
-	case w.out <- rec:
+	case w.out <- batch:
 		return true
 	case <-w.ctx.Done():
 		return false
@@ -211,7 +251,7 @@ func (w *walker) readError(p, repo string, err error) {
 // emit calls the sink for every record until out is closed. After a sink
 // error it cancels the walk and drains out, so that no worker is left
 // blocked.
-func emit(out <-chan any, sink Sink, progress func(Progress), cancel context.CancelCauseFunc) (Stats, error) {
+func emit(out <-chan []any, sink Sink, progress func(Progress), cancel context.CancelCauseFunc) (Stats, error) {
 	var (
 		stats   Stats
 		sinkErr error
@@ -228,19 +268,21 @@ func emit(out <-chan any, sink Sink, progress func(Progress), cancel context.Can
 	}
 	for {
 		select {
-		case rec, ok := <-out:
+		case batch, ok := <-out:
 			if !ok {
 				if progress != nil {
 					progress(snapshot())
 				}
 				return stats, sinkErr
 			}
-			if sinkErr != nil {
-				continue
-			}
-			if err := dispatch(sink, rec, &stats); err != nil {
-				sinkErr = err
-				cancel(err)
+			for _, rec := range batch {
+				if sinkErr != nil {
+					break
+				}
+				if err := dispatch(sink, rec, &stats); err != nil {
+					sinkErr = err
+					cancel(err)
+				}
 			}
 		case <-tick:
 			if p := snapshot(); p != last && sinkErr == nil {

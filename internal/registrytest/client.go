@@ -28,6 +28,8 @@ type Client struct {
 	// PageSize is the n of each catalog and tags list request; 0 lets the
 	// registry choose. Catalog and Tags follow the Link headers either way.
 	PageSize int
+	// UserAgent, when set, is sent as every request's User-Agent.
+	UserAgent string
 }
 
 // NewClient returns a Client for the registry at baseURL.
@@ -363,6 +365,9 @@ func (c *Client) do(method, target string, header http.Header, body []byte, want
 	}
 	for k, vs := range header {
 		req.Header[k] = vs
+	}
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
 	}
 	hc := c.HTTP
 	if hc == nil {

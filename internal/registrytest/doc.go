@@ -30,4 +30,7 @@
 //
 // The registry logs through logrus's process-wide logger; Start sets its
 // level to error, as the registry's own main would from the config.
+// WithLog captures its request log (text or JSON formatter) instead, and
+// WithNotifications points its webhook notifications at a URL, for tests of
+// what regsql ingests from them.
 package registrytest

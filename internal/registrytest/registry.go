@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
@@ -31,14 +33,18 @@ type Registry struct {
 	server     *httptest.Server
 	app        *handlers.App
 	scratch    string // removed by Close when New made it
+	restoreLog func()
 }
 
 // Option changes how a Registry is started.
 type Option func(*settings)
 
 type settings struct {
-	root       string
-	maxEntries int
+	root          string
+	maxEntries    int
+	log           io.Writer
+	logFormat     string
+	notifications string
 }
 
 // WithRoot makes the registry store into dir (its storage rootdirectory)
@@ -53,6 +59,23 @@ func WithRoot(dir string) Option {
 // repositories.
 func WithCatalogMaxEntries(n int) Option {
 	return func(s *settings) { s.maxEntries = n }
+}
+
+// WithLog makes the registry log every request at level info to w, with
+// its "text" or "json" formatter, as a registry configured with
+// log.formatter does: the lines regsql ingest-log reads. The registry logs
+// through logrus's process-wide logger, so this sets its output, level and
+// formatter for the whole process until the registry is closed: a test that
+// reads the log must not run in parallel with other registries.
+func WithLog(w io.Writer, format string) Option {
+	return func(s *settings) { s.log, s.logFormat = w, format }
+}
+
+// WithNotifications configures a notifications endpoint posting to url, with
+// a short timeout and backoff so that a test's receiver gets the events
+// quickly.
+func WithNotifications(url string) Option {
+	return func(s *settings) { s.notifications = url }
 }
 
 // Start starts a registry for the test and stops it when the test ends.
@@ -96,7 +119,7 @@ func start(scratch string, opts []Option) (*Registry, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("create storage root: %w", err)
 	}
-	yaml := configYAML(root, s.maxEntries)
+	yaml := configYAML(root, s)
 	cfg, err := configuration.Parse(bytes.NewReader(yaml))
 	if err != nil {
 		return nil, fmt.Errorf("parse registry config: %w", err)
@@ -116,6 +139,10 @@ func start(scratch string, opts []Option) (*Registry, error) {
 	if level, err := logrus.ParseLevel(string(cfg.Log.Level)); err == nil {
 		logrus.SetLevel(level)
 	}
+	restoreLog := func() {}
+	if s.log != nil {
+		restoreLog = captureLog(s.log, s.logFormat)
+	}
 	app := handlers.NewApp(ctx, cfg)
 	server := httptest.NewServer(app)
 	client := NewClient(server.URL)
@@ -128,6 +155,7 @@ func start(scratch string, opts []Option) (*Registry, error) {
 		driver:     drv,
 		server:     server,
 		app:        app,
+		restoreLog: restoreLog,
 	}, nil
 }
 
@@ -135,12 +163,28 @@ func start(scratch string, opts []Option) (*Registry, error) {
 // deletes enabled (the API's DELETE routes are what tests exercise), no
 // upload purging (abandoned uploads must stay for the index to see), quiet
 // logs, no auth.
-func configYAML(root string, maxEntries int) []byte {
+func configYAML(root string, s settings) []byte {
 	// A JSON string is a valid YAML double-quoted scalar, whatever the path.
 	quoted, _ := json.Marshal(root)
+	level := "error"
+	if s.log != nil {
+		level = "info"
+	}
+	var notifications string
+	if s.notifications != "" {
+		u, _ := json.Marshal(s.notifications)
+		notifications = fmt.Sprintf(`notifications:
+  endpoints:
+    - name: regsqltest
+      url: %s
+      timeout: 5s
+      threshold: 1000
+      backoff: 50ms
+`, u)
+	}
 	return fmt.Appendf(nil, `version: 0.1
 log:
-  level: error
+  level: %s
   accesslog:
     disabled: true
 storage:
@@ -156,7 +200,27 @@ http:
   secret: regsql-registrytest
 catalog:
   maxentries: %d
-`, quoted, maxEntries)
+%s`, level, quoted, s.maxEntries, notifications)
+}
+
+// captureLog points logrus's process-wide logger at w with the registry's
+// formatter for format (registry.go's configureLogging), and returns what
+// puts the previous output, formatter and level back.
+func captureLog(w io.Writer, format string) func() {
+	std := logrus.StandardLogger()
+	out, formatter, level := std.Out, std.Formatter, std.GetLevel()
+	if format == "json" {
+		logrus.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano, DisableHTMLEscape: true})
+	} else {
+		logrus.SetFormatter(&logrus.TextFormatter{TimestampFormat: time.RFC3339Nano, DisableColors: true})
+	}
+	logrus.SetOutput(w)
+	logrus.SetLevel(logrus.InfoLevel)
+	return func() {
+		logrus.SetOutput(out)
+		logrus.SetFormatter(formatter)
+		logrus.SetLevel(level)
+	}
 }
 
 // Root is the storage rootdirectory: the directory holding
@@ -179,6 +243,9 @@ func (r *Registry) Driver() storagedriver.StorageDriver { return r.driver }
 func (r *Registry) Close() {
 	r.server.Close()
 	_ = r.app.Shutdown()
+	if r.restoreLog != nil {
+		r.restoreLog()
+	}
 	if r.scratch != "" {
 		os.RemoveAll(r.scratch)
 	}

@@ -16,7 +16,9 @@ FUZZ_TARGETS := \
 	./walker:FuzzParseImageConfig \
 	./index:FuzzParamNames \
 	./queries:FuzzParse \
-	./queries:FuzzReadCandidates
+	./queries:FuzzReadCandidates \
+	./usage:FuzzParseLogLine \
+	./usage:FuzzParseEnvelope
 
 .PHONY: help build test unit fuzz bench lint demo sample clean
 

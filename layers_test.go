@@ -19,13 +19,18 @@ const module = "github.com/regsql/regsql/"
 var layers = map[string]int{
 	"walker":           0,
 	"internal/journal": 0,
-	"migrations":       1,
-	"index":            1,
-	"queries":          2,
-	"queries/builtin":  2,
-	"deleter":          3,
-	"gc":               3,
-	"cmd/regsql":       4,
+	// usage reads the registry's logs and notifications into typed events,
+	// as walker reads its storage: outside input in, no SQL.
+	"usage":           0,
+	"migrations":      1,
+	"index":           1,
+	"queries":         2,
+	"queries/builtin": 2,
+	// ingest streams usage's events into the index; it sits above both.
+	"ingest":     2,
+	"deleter":    3,
+	"gc":         3,
+	"cmd/regsql": 4,
 }
 
 // The sample generator drives the test registry to write testdata; it is a

@@ -81,6 +81,13 @@ func build(ctx context.Context, dbPath string, fsys fs.FS, opts BuildOptions, wa
 		// of part of the storage must never replace a whole one.
 		err = ctx.Err()
 	}
+	// The usage tables are copied last, under the old file's write lock,
+	// held until the rename: an ingest writing meanwhile waits, then writes
+	// to the new file.
+	var lock *replaceLock
+	if err == nil {
+		lock, err = carryUsage(ctx, tmp, dbPath)
+	}
 	if err == nil {
 		err = syncFile(tmp)
 	}
@@ -89,6 +96,7 @@ func build(ctx context.Context, dbPath string, fsys fs.FS, opts BuildOptions, wa
 			err = fmt.Errorf("move index into place at %q: %w", dbPath, err)
 		}
 	}
+	lock.release()
 	if err != nil {
 		removeDatabase(tmp)
 		return Summary{}, err

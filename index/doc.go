@@ -30,10 +30,24 @@
 // say what is wrong. A second row for the same key in a link table (an alias
 // link naming a digest twice) is ignored rather than failing the build.
 //
-// The file is then committed, analyzed, synced and renamed over the
-// destination. Any error, or a cancelled context, removes the temporary
+// The file is then committed and analyzed. The usage tables (what the
+// registry's logs and notifications said, which storage cannot say again)
+// are copied from the database being replaced, by column name (CopyUsage),
+// under that database's write lock, held until the new file is synced and
+// renamed over the destination. Any error, or a cancelled context, removes the temporary
 // file and leaves the previous index untouched. Build refuses to replace a
 // file that is not a regsql database.
+//
+// # Usage
+//
+// UsageWriter appends pulls, blob pulls, pushes and deletes (package usage's
+// events) to an index in place, one transaction a Write, keyed by request id
+// so that the same request stored twice is one row. Each Write opens the file
+// anew, takes its write lock (BEGIN IMMEDIATE), and checks that the path
+// still names the file it opened: a build that replaced it meanwhile copied
+// every committed write, and this one starts again on the new file. The
+// views pulls, manifest_pulls and tag_pulls join the usage tables to the
+// index at query time, so nothing needs redoing after a re-index.
 //
 // # Reading
 //

@@ -80,9 +80,10 @@ func (db *DB) Path() string { return db.path }
 
 // readOnlyDSN opens path read-only twice over: SQLite's mode=ro refuses
 // writes to the file, and query_only refuses any statement that would
-// write, with a clear error.
+// write, with a clear error. The busy timeout lets a read wait out the
+// moment an ingest commits (regsql listen-notifications writes in place).
 func readOnlyDSN(path string) string {
-	q := url.Values{"mode": {"ro"}, "_pragma": {"query_only(1)"}}
+	q := url.Values{"mode": {"ro"}, "_pragma": {"busy_timeout(30000)", "query_only(1)"}}
 	return fileURI(path) + "?" + q.Encode()
 }
 

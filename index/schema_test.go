@@ -45,7 +45,9 @@ func TestSchema(t *testing.T) {
 	}
 	got := strings.Join(names, " ")
 	want := "repos tags tag_history revisions manifests refs blobs layer_links uploads problems scans " +
-		"tagged_manifests untagged_revisions repo_blobs blob_usage repo_usage"
+		"usage_sources pull_events blob_pulls push_events " +
+		"tagged_manifests untagged_revisions repo_blobs blob_usage repo_usage " +
+		"pulls manifest_pulls tag_pulls usage_coverage"
 	if got != want {
 		t.Errorf("Schema() names = %s, want %s", got, want)
 	}

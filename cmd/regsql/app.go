@@ -66,6 +66,8 @@ and how much space a deletion frees.
 			runCommand(e),
 			gcCommand(e),
 			deleteCommand(e),
+			ingestCommand(e),
+			listenCommand(e),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err.Error()}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/regsql/regsql/index"
+	"github.com/regsql/regsql/usage"
 	"github.com/regsql/regsql/walker"
 )
 
@@ -48,3 +50,26 @@ func (p *progressBar) done() {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
 }
+
+// lineBar draws ingest progress on stderr, only on a terminal.
+type lineBar struct {
+	p    *progressBar
+	name string
+}
+
+func newLineBar(w io.Writer, quiet bool, name string) *lineBar {
+	return &lineBar{p: newProgressBar(w, quiet), name: name}
+}
+
+func (b *lineBar) update(st usage.Stats, c index.UsageCounts) {
+	if !b.p.on {
+		return
+	}
+	b.p.mu.Lock()
+	defer b.p.mu.Unlock()
+	fmt.Fprintf(b.p.w, "\r\033[K%s: %d lines, %d pulls, %d malformed (%.0fs)",
+		b.name, st.Lines, c.Pulls, st.Malformed, time.Since(b.p.start).Seconds())
+	b.p.drawn = true
+}
+
+func (b *lineBar) done() { b.p.done() }

@@ -98,8 +98,8 @@ func TestBuiltinList(t *testing.T) {
 		got = append(got, q.Name)
 	}
 	want := []string{
-		"dangling-links", "gc-hazards", "large-rarely-shared-layers", "old-tags", "problems",
-		"reclaimable", "referrers", "repo-usage", "stale-uploads", "tag-revision-mismatch",
+		"dangling-links", "gc-hazards", "large-rarely-shared-layers", "not-pulled-since", "old-tags", "problems",
+		"pull-frequency", "reclaimable", "referrers", "repo-usage", "stale-uploads", "tag-revision-mismatch",
 		"tags-matching", "unreferenced-blobs", "unreferenced-blobs-untagged",
 		"unreferenced-manifests-untagged", "untagged-manifests",
 	}

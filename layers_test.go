@@ -27,7 +27,10 @@ var layers = map[string]int{
 	"queries":         2,
 	"queries/builtin": 2,
 	// ingest streams usage's events into the index; it sits above both.
-	"ingest":     2,
+	"ingest": 2,
+	// metrics reads the index (and the built-in GC reports) into Prometheus
+	// metrics and serves them.
+	"metrics":    2,
 	"deleter":    3,
 	"gc":         3,
 	"cmd/regsql": 4,

@@ -68,6 +68,8 @@ and how much space a deletion frees.
 			deleteCommand(e),
 			ingestCommand(e),
 			listenCommand(e),
+			metricsCommand(e),
+			serveCommand(e),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err.Error()}

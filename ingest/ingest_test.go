@@ -381,3 +381,47 @@ func blobGETs(t *testing.T, log []byte) int64 {
 	}
 	return n
 }
+
+// TestReceiverRefuses: a body that is no envelope is refused with 400 and
+// counted; a GET gets 405; neither stores anything.
+func TestReceiverRefuses(t *testing.T) {
+	s := startSite(t, "text", false)
+	s.reg.Steps(t).Push("team/app", "v1", registrytest.Image(registrytest.ImageOptions{Seed: 1}))
+	s.index(t)
+	w, err := index.NewUsageWriter(context.Background(), s.dbPath, index.UsageSource{Name: "listener", Kind: "listener"}, index.UsageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := ingest.NewReceiver(w, ingest.ReceiverOptions{})
+	ts := httptest.NewServer(rc)
+	defer ts.Close()
+	tests := []struct {
+		name   string
+		method string
+		body   string
+		want   int
+	}{
+		{name: "not JSON", method: http.MethodPost, body: "hello", want: http.StatusBadRequest},
+		{name: "truncated envelope", method: http.MethodPost, body: `{"events":[{"action":"pull"`, want: http.StatusBadRequest},
+		{name: "GET", method: http.MethodGet, want: http.StatusMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, ts.URL+"/events", strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("%s %q = %d, want %d", tt.method, tt.body, resp.StatusCode, tt.want)
+			}
+		})
+	}
+	if st := rc.Stats(); st.Malformed != 2 || st.Events != 0 {
+		t.Errorf("Stats() = %+v, want 2 malformed and no events", st)
+	}
+}

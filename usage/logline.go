@@ -22,6 +22,8 @@ type requestLine struct {
 	Name      string `json:"vars.name"`
 	Reference string `json:"vars.reference"`
 	Digest    string `json:"vars.digest"`
+
+	statusText string // http.response.status as logfmt text
 }
 
 // completed is the message of the registry's one log line per request
@@ -148,25 +150,33 @@ func parseLogfmt(b []byte, l *requestLine) error {
 			return fmt.Errorf("bad key %q", clip(key))
 		}
 		b = b[eq+1:]
-		var val string
+		field := fieldOf(l, key)
 		if len(b) > 0 && b[0] == '"' {
 			end := quotedEnd(b)
 			if end < 0 {
 				return fmt.Errorf("unterminated quote in %s", key)
 			}
-			s, err := strconv.Unquote(string(b[:end]))
-			if err != nil {
-				return fmt.Errorf("bad quoted value of %s", key)
+			if field != nil {
+				s, err := strconv.Unquote(string(b[:end]))
+				if err != nil {
+					return fmt.Errorf("bad quoted value of %s", key)
+				}
+				*field = s
 			}
-			val, b = s, b[end:]
+			b = b[end:]
 		} else {
 			end := bytes.IndexByte(b, ' ')
 			if end < 0 {
 				end = len(b)
 			}
-			val, b = string(b[:end]), b[end:]
+			if field != nil {
+				*field = string(b[:end])
+			}
+			b = b[end:]
 		}
-		setField(l, string(key), val)
+	}
+	if l.statusText != "" {
+		l.Status = l.statusText
 	}
 	return nil
 }
@@ -185,33 +195,36 @@ func quotedEnd(b []byte) int {
 	return -1
 }
 
-func setField(l *requestLine, key, val string) {
-	switch key {
+// fieldOf returns where the value of key goes, or nil for a key regsql
+// does not read (its value is then skipped without copying it).
+func fieldOf(l *requestLine, key []byte) *string {
+	switch string(key) {
 	case "time":
-		l.Time = val
+		return &l.Time
 	case "msg":
-		l.Msg = val
+		return &l.Msg
 	case "http.request.method":
-		l.Method = val
+		return &l.Method
 	case "http.request.uri":
-		l.URI = val
+		return &l.URI
 	case "http.response.status":
-		l.Status = val
+		return &l.statusText
 	case "http.request.id":
-		l.ID = val
+		return &l.ID
 	case "http.request.useragent":
-		l.UserAgent = val
+		return &l.UserAgent
 	case "http.request.remoteaddr":
-		l.Remote = val
+		return &l.Remote
 	case "auth.user.name":
-		l.User = val
+		return &l.User
 	case "vars.name":
-		l.Name = val
+		return &l.Name
 	case "vars.reference":
-		l.Reference = val
+		return &l.Reference
 	case "vars.digest":
-		l.Digest = val
+		return &l.Digest
 	}
+	return nil
 }
 
 // clip shortens b for an error message.

@@ -299,3 +299,18 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseLogLine(b *testing.B) {
+	for _, bb := range []struct{ name, line string }{{"text", textGet}, {"json", jsonGet}, {"text-other", textOther}} {
+		b.Run(bb.name, func(b *testing.B) {
+			line := []byte(bb.line)
+			b.SetBytes(int64(len(line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := usage.ParseLogLine(line); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

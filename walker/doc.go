@@ -39,9 +39,10 @@
 // by then, a link is checked against it as it is read and never held in
 // memory. Each distinct manifest a revision targets is read once, whatever
 // the number of repositories linking it, parsed with ParseManifest, and the
-// config blob of an image is read once per config digest (ParseImageConfig).
-// Besides the blob set, memory holds the set of manifest digests read and
-// the parsed image configs.
+// config blob of an image is read once per config digest while the last few
+// thousand configs read are remembered (ParseImageConfig). Besides the blob
+// set, memory holds the set of manifest digests read: about 100 bytes a
+// blob and a manifest, and nothing per link file.
 //
 // Where part of blobs/ cannot be read, a blob missing from the set is looked
 // up directly before a link is called dangling: an unreadable directory

@@ -140,8 +140,15 @@ func (w *walker) readManifest(d digest.Digest, size int64) {
 	}
 }
 
-// configEntry is an image config read once and shared by every manifest
-// that uses it.
+// maxConfigsKept bounds the image configs remembered. Manifests that share
+// a config (the platforms of one build rarely do; retags of one image
+// share the manifest itself) are mostly found close together, in one
+// repository; remembering every config would grow the walk's memory with
+// the registry, by half a kilobyte a manifest.
+const maxConfigsKept = 4096
+
+// configEntry is an image config read once and shared by the manifests
+// that use it while it is remembered.
 type configEntry struct {
 	done chan struct{}
 	img  *ImageConfig
@@ -155,6 +162,13 @@ func (w *walker) imageConfig(cfg, m digest.Digest) *ImageConfig {
 	if !loading {
 		e = &configEntry{done: make(chan struct{})}
 		w.configs[cfg] = e
+		w.configOrder = append(w.configOrder, cfg)
+		if len(w.configOrder) > maxConfigsKept {
+			// Forget the oldest: a manifest that shares it and comes
+			// later reads it again. Whoever waits on it holds e.
+			delete(w.configs, w.configOrder[0])
+			w.configOrder = w.configOrder[1:]
+		}
 	}
 	w.configMu.Unlock()
 	if loading {

@@ -69,7 +69,7 @@ func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, erro
 		ctx:       ctx,
 		st:        st,
 		verify:    opts.Verify,
-		out:       make(chan []any, 4*workers),
+		out:       make(chan []any, workers),
 		sem:       make(chan struct{}, workers),
 		manifests: newDigestSet(),
 		configs:   make(map[digest.Digest]*configEntry),
@@ -127,8 +127,9 @@ type walkState struct {
 
 	manifests *digestSet // manifest digests claimed for reading
 
-	configMu sync.Mutex
-	configs  map[digest.Digest]*configEntry
+	configMu    sync.Mutex
+	configs     map[digest.Digest]*configEntry // at most maxConfigsKept
+	configOrder []digest.Digest                // configs' keys, oldest first
 
 	filesRead atomic.Int64
 }

@@ -44,9 +44,10 @@ var printers = map[string]bool{"cmd/regsql": true, "cmd/regsql-gen": true, "inte
 	// The benchmark harness's programs (make bench).
 	"internal/bench/run": true, "internal/bench/gcdry": true, "internal/bench/floor": true, "internal/bench/profile": true}
 
-// testSupport are packages only tests import: the in-process registry, and
-// the harness that captures the registry's GC output (it prints to stdout).
-var testSupport = map[string]bool{"internal/registrytest": true, "internal/registrygc": true}
+// testSupport are packages only tests (and the benchmark) import: the
+// in-process registry, the harness that captures the registry's GC output
+// (it prints to stdout), the S3 server.
+var testSupport = map[string]bool{"internal/registrytest": true, "internal/registrygc": true, "internal/s3test": true}
 
 func TestLayers(t *testing.T) {
 	fset := token.NewFileSet()
@@ -75,7 +76,7 @@ func TestLayers(t *testing.T) {
 			if !ok {
 				continue
 			}
-			if testSupport[dep] && !testSupport[pkg] && !strings.HasPrefix(pkg, "internal/sample") {
+			if testSupport[dep] && !testSupport[pkg] && !strings.HasPrefix(pkg, "internal/sample") && !strings.HasPrefix(pkg, "internal/bench") {
 				t.Errorf("%s imports %s: it is for tests only", path, dep)
 			}
 			to, known := layers[dep]

@@ -10,6 +10,11 @@
 // rootdirectory to point the walker at, ConfigPath a config.yml for
 // --config, Driver a storage driver on the same root for MarkAndSweep.
 //
+// WithBackend(S3) stores in a bucket of its own on a versitygw server
+// (internal/s3test) through the s3 driver instead; Root is then empty and
+// ConfigPath and Driver are the way in. ForEachBackend runs a test once per
+// backend, so that one suite checks both.
+//
 // Content is built deterministically: Image makes a config (created, os,
 // architecture, variant, labels, history) and seeded gzip layers as a Docker
 // schema2 or OCI manifest; Index and ManifestList wrap children with their

@@ -16,16 +16,49 @@ import (
 	"github.com/distribution/distribution/v3/registry/handlers"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the driver the registry is configured with
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the drivers the registry is configured with
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
 	"github.com/sirupsen/logrus"
+
+	"github.com/regsql/regsql/internal/s3test"
 )
 
+// Backend is the storage a test registry keeps its content in.
+type Backend string
+
+const (
+	// Filesystem is the filesystem driver on a directory in t.TempDir().
+	Filesystem Backend = "filesystem"
+	// S3 is the s3 driver on a bucket of its own in a versitygw server
+	// (internal/s3test) on 127.0.0.1, below rootdirectory /registry.
+	S3 Backend = "s3"
+)
+
+// Backends are the backends every suite that reads the storage runs
+// against.
+func Backends() []Backend { return []Backend{Filesystem, S3} }
+
+// ForEachBackend runs f as a subtest named after each backend.
+func ForEachBackend(t *testing.T, f func(t *testing.T, b Backend)) {
+	t.Helper()
+	for _, b := range Backends() {
+		t.Run(string(b), func(t *testing.T) { f(t, b) })
+	}
+}
+
+// s3Root is the rootdirectory of the s3 driver in the bucket: a prefix, as
+// registries sharing a bucket use.
+const s3Root = "/registry"
+
 // Registry is a distribution registry running in this process, serving
-// the OCI distribution API on 127.0.0.1 with filesystem storage. It embeds
-// the Client that talks to it, so reg.Push, reg.Tags and the rest are at
-// hand.
+// the OCI distribution API on 127.0.0.1 with filesystem or S3 storage. It
+// embeds the Client that talks to it, so reg.Push, reg.Tags and the rest
+// are at hand.
 type Registry struct {
 	*Client
+	backend    Backend
+	s3         *s3test.Server
+	bucket     string
 	root       string
 	configPath string
 	config     []byte
@@ -40,11 +73,21 @@ type Registry struct {
 type Option func(*settings)
 
 type settings struct {
+	backend       Backend
 	root          string
 	maxEntries    int
 	log           io.Writer
 	logFormat     string
 	notifications string
+	s3            *s3test.Server // for the S3 backend
+	bucket        string
+}
+
+// WithBackend makes the registry store in backend b; Filesystem is the
+// default. The S3 backend starts its own versitygw, so it skips the test
+// (or fails it under CI=true) when versitygw is not built.
+func WithBackend(b Backend) Option {
+	return func(s *settings) { s.backend = b }
 }
 
 // WithRoot makes the registry store into dir (its storage rootdirectory)
@@ -82,6 +125,15 @@ func WithNotifications(url string) Option {
 // Its storage is in t.TempDir() unless WithRoot says otherwise.
 func Start(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
+	s := settings{}
+	for _, o := range opts {
+		o(&s)
+	}
+	if s.backend == S3 {
+		s.s3 = s3test.Start(t, s3test.Options{})
+		s.bucket = s.s3.NewBucket(t)
+		opts = append(opts, func(st *settings) { st.s3, st.bucket = s.s3, s.bucket })
+	}
 	r, err := start(t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("start registry: %v", err)
@@ -92,7 +144,7 @@ func Start(t testing.TB, opts ...Option) *Registry {
 
 // New starts a registry outside a test, for programs such as the sample
 // generator. The caller must Close it. Without WithRoot its storage is in a
-// temporary directory that Close removes.
+// temporary directory that Close removes. It has filesystem storage only.
 func New(opts ...Option) (*Registry, error) {
 	scratch, err := os.MkdirTemp("", "registrytest-")
 	if err != nil {
@@ -108,18 +160,33 @@ func New(opts ...Option) (*Registry, error) {
 }
 
 func start(scratch string, opts []Option) (*Registry, error) {
-	s := settings{root: filepath.Join(scratch, "storage"), maxEntries: 1000}
+	s := settings{backend: Filesystem, root: filepath.Join(scratch, "storage"), maxEntries: 1000}
 	for _, o := range opts {
 		o(&s)
 	}
-	root, err := filepath.Abs(s.root)
-	if err != nil {
-		return nil, fmt.Errorf("resolve storage root %q: %w", s.root, err)
+	var (
+		root    string
+		storage map[string]any // the driver's parameters
+		err     error
+	)
+	switch s.backend {
+	case Filesystem:
+		if root, err = filepath.Abs(s.root); err != nil {
+			return nil, fmt.Errorf("resolve storage root %q: %w", s.root, err)
+		}
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, fmt.Errorf("create storage root: %w", err)
+		}
+		storage = map[string]any{"rootdirectory": root}
+	case S3:
+		if s.s3 == nil {
+			return nil, fmt.Errorf("start registry: the %s backend is for tests only (Start)", s.backend)
+		}
+		storage = s.s3.DriverParameters(s.bucket, s3Root)
+	default:
+		return nil, fmt.Errorf("start registry: unknown backend %q", s.backend)
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("create storage root: %w", err)
-	}
-	yaml := configYAML(root, s)
+	yaml := configYAML(string(s.backend), storage, s)
 	cfg, err := configuration.Parse(bytes.NewReader(yaml))
 	if err != nil {
 		return nil, fmt.Errorf("parse registry config: %w", err)
@@ -129,7 +196,7 @@ func start(scratch string, opts []Option) (*Registry, error) {
 		return nil, fmt.Errorf("write registry config: %w", err)
 	}
 	ctx := context.Background()
-	drv, err := factory.Create(ctx, "filesystem", map[string]any{"rootdirectory": root})
+	drv, err := factory.Create(ctx, string(s.backend), storage)
 	if err != nil {
 		return nil, fmt.Errorf("create storage driver: %w", err)
 	}
@@ -149,6 +216,9 @@ func start(scratch string, opts []Option) (*Registry, error) {
 	client.HTTP = server.Client()
 	return &Registry{
 		Client:     client,
+		backend:    s.backend,
+		s3:         s.s3,
+		bucket:     s.bucket,
 		root:       root,
 		configPath: configPath,
 		config:     yaml,
@@ -159,13 +229,14 @@ func start(scratch string, opts []Option) (*Registry, error) {
 	}, nil
 }
 
-// configYAML is the registry's configuration: filesystem storage at root,
-// deletes enabled (the API's DELETE routes are what tests exercise), no
-// upload purging (abandoned uploads must stay for the index to see), quiet
-// logs, no auth.
-func configYAML(root string, s settings) []byte {
-	// A JSON string is a valid YAML double-quoted scalar, whatever the path.
-	quoted, _ := json.Marshal(root)
+// configYAML is the registry's configuration: the driver's storage with
+// its parameters, deletes enabled (the API's DELETE routes are what tests
+// exercise), no upload purging (abandoned uploads must stay for the index
+// to see), no redirects of blob reads to the object store (pulls are
+// verified through the registry), quiet logs, no auth.
+func configYAML(driver string, params map[string]any, s settings) []byte {
+	// A JSON object is a valid YAML flow mapping, whatever the values.
+	quoted, _ := json.Marshal(params)
 	level := "error"
 	if s.log != nil {
 		level = "info"
@@ -188,19 +259,20 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: %s
+  %s: %s
   delete:
     enabled: true
   maintenance:
     uploadpurging:
       enabled: false
+  redirect:
+    disable: true
 http:
   addr: 127.0.0.1:5000
   secret: regsql-registrytest
 catalog:
   maxentries: %d
-%s`, level, quoted, s.maxEntries, notifications)
+%s`, level, driver, quoted, s.maxEntries, notifications)
 }
 
 // captureLog points logrus's process-wide logger at w with the registry's
@@ -223,9 +295,18 @@ func captureLog(w io.Writer, format string) func() {
 	}
 }
 
-// Root is the storage rootdirectory: the directory holding
-// docker/registry/v2.
+// Root is the filesystem storage's rootdirectory, the directory holding
+// docker/registry/v2; "" on S3.
 func (r *Registry) Root() string { return r.root }
+
+// Backend is where the registry stores.
+func (r *Registry) Backend() Backend { return r.backend }
+
+// S3 is the S3 server of the S3 backend, nil on the filesystem.
+func (r *Registry) S3() *s3test.Server { return r.s3 }
+
+// Bucket is the S3 backend's bucket, "" on the filesystem.
+func (r *Registry) Bucket() string { return r.bucket }
 
 // ConfigPath is a file holding the registry's YAML configuration, for
 // commands that take the registry's config.yml (regsql --config).

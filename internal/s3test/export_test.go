@@ -1,0 +1,4 @@
+package s3test
+
+// BucketName is bucketName for the tests.
+var BucketName = bucketName

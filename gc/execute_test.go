@@ -108,7 +108,7 @@ func TestExecuteThroughDriver(t *testing.T) {
 	s.StartUpload("app", registrytest.Layer(3, 100))
 	ageAll(t, reg, 30*24*time.Hour)
 
-	ds, _, err := walker.OpenConfig(context.Background(), reg.ConfigPath())
+	ds, _, err := walker.OpenConfig(context.Background(), reg.ConfigPath(), walker.DriverOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,8 +26,21 @@
 //
 // Walk reads a Storage: DirStorage reads a local v2 root with plain os calls
 // (OpenRoot finds it from the registry's rootdirectory); DriverStorage reads
-// through one of distribution's storage drivers, opened from the registry's
-// own config.yml by OpenConfig. Both give the same records for the same tree.
+// through one of distribution's storage drivers (filesystem, s3, gcs, azure),
+// opened from the registry's own config.yml by OpenConfig. Both give the same
+// records for the same tree.
+//
+// A DriverStorage bounds, paces, retries and counts its requests
+// (DriverOptions, Requests). On S3 a walk does not go directory by directory
+// (a List and a Stat per entry): it lists every key below the v2 root at the
+// start, in key ranges side by side, with sizes, times and ETags, and walks
+// that listing in memory (objectstore.go). A link whose ETag is the MD5 of
+// the digest it should hold is not read at all (s3list.go); the manifests,
+// image configs and remaining links are read ahead, many at once
+// (prefetch.go). A failure that concerns the whole store (refused
+// credentials, no such bucket: ErrStorageRefused) or persists through the
+// retries (ErrStorageUnavailable) stops the walk rather than become a
+// problem record.
 //
 // # How a walk goes
 //

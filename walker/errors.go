@@ -21,3 +21,14 @@ var ErrUnreadableStorage = errors.New("registry storage is unreadable")
 // errIsDir is what a linkReader returns for a directory where a file
 // belongs; the walker then lists the directory to report it.
 var errIsDir = errors.New("is a directory")
+
+// ErrStorageRefused is returned by DriverStorage (and so by Walk and
+// Remove) when the object store refuses the credentials or has no such
+// bucket: every request would fail alike, so a walk stops at once.
+var ErrStorageRefused = errors.New("storage refused the request")
+
+// ErrStorageUnavailable is returned by DriverStorage (and so by Walk and
+// Remove) when a request still fails with a transient error (throttling, a
+// server error, a dropped connection) after its retries. A walk stops: an
+// index missing what could not be read is no index of the storage.
+var ErrStorageUnavailable = errors.New("storage unavailable")

@@ -144,7 +144,7 @@ func TestWalkPermissionDenied(t *testing.T) {
 		st   walker.Storage
 	}{
 		{name: "dir", st: walker.NewDirStorage(v2dir)},
-		{name: "driver", st: walker.NewDriverStorage(drv)},
+		{name: "driver", st: walker.NewDriverStorage(drv, walker.DriverOptions{})},
 	}
 	for _, s := range storages {
 		t.Run(s.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ func TestRemove(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				st = walker.NewDriverStorage(drv)
+				st = walker.NewDriverStorage(drv, walker.DriverOptions{})
 			}
 			ctx := context.Background()
 			for _, bad := range []string{"", "/", "/etc", "..", "repositories/../../keep", "repositories", "blobs/sha256", "other/x/y/z", walker.RevisionDir("app", "sha256:short")} {

@@ -125,7 +125,7 @@ func TestDriverStorageMatchesDirStorage(t *testing.T) {
 			if err != nil {
 				t.Fatalf("factory.Create() error = %v", err)
 			}
-			got, _ := walk(t, walker.NewDriverStorage(drv))
+			got, _ := walk(t, walker.NewDriverStorage(drv, walker.DriverOptions{}))
 			compareRecords(t, "factory", got, want)
 
 			if name != "healthy" {
@@ -136,7 +136,7 @@ func TestDriverStorageMatchesDirStorage(t *testing.T) {
 			if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			st, driverName, err := walker.OpenConfig(context.Background(), cfg)
+			st, driverName, err := walker.OpenConfig(context.Background(), cfg, walker.DriverOptions{})
 			if err != nil {
 				t.Fatalf("OpenConfig() error = %v", err)
 			}
@@ -194,7 +194,7 @@ func TestOpenConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := walker.OpenConfig(context.Background(), tt.path)
+			_, _, err := walker.OpenConfig(context.Background(), tt.path, walker.DriverOptions{})
 			if err == nil || !strings.Contains(err.Error(), tt.wantMsg) || (tt.wantIs != nil && !errors.Is(err, tt.wantIs)) {
 				t.Errorf("OpenConfig(%q) error = %v, want one saying %q", tt.name, err, tt.wantMsg)
 			}
@@ -207,7 +207,7 @@ func TestDriverStorageNotExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := walker.NewDriverStorage(drv)
+	st := walker.NewDriverStorage(drv, walker.DriverOptions{})
 	ctx := context.Background()
 	if _, err := st.List(ctx, "repositories"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("List(missing) error = %v, want fs.ErrNotExist", err)

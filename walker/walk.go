@@ -58,6 +58,11 @@ func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, erro
 	}
 	workers = min(workers, maxWorkers)
 
+	st, release, err := prepare(ctx, st, opts)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer release()
 	top, err := st.List(ctx, "")
 	if err != nil {
 		return Stats{}, fmt.Errorf("list registry storage root: %w", err)
@@ -67,6 +72,7 @@ func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, erro
 	defer cancel(nil)
 	w := &walker{walkState: &walkState{
 		ctx:       ctx,
+		abort:     cancel,
 		st:        st,
 		verify:    opts.Verify,
 		out:       make(chan []any, workers),
@@ -112,6 +118,7 @@ const batchSize = 256
 // walkState is the state of one walk shared by its workers.
 type walkState struct {
 	ctx    context.Context
+	abort  context.CancelCauseFunc // stops the walk with an error that no problem record can stand for
 	st     Storage
 	verify bool       // list link and blob directories; see Options.Verify
 	out    chan []any // batches of records for the emitter
@@ -244,6 +251,8 @@ func (w *walker) readFile(p, repo string) ([]byte, bool) {
 func (w *walker) readError(p, repo string, err error) {
 	switch {
 	case w.ctx.Err() != nil, errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, ErrStorageRefused), errors.Is(err, ErrStorageUnavailable):
+		w.abort(fmt.Errorf("read %s: %w", p, err))
 	default:
 		w.problem(ProblemUnreadable, p, repo, "", "read %s: %v", p, err)
 	}

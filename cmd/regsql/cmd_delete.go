@@ -120,8 +120,8 @@ Examples:
 			&cli.StringFlag{Name: "upload-grace", Value: "1h", Usage: "with --storage: refuse if an upload was active within this `DURATION` (0: do not check)", Destination: &o.UploadGrace},
 			&cli.StringFlag{Name: "journal", Usage: "write the journal to `FILE` (default: regsql-delete-<time>.jsonl in the current directory)", Destination: &o.Journal},
 			&cli.IntFlag{Name: "concurrency", Value: 3, Usage: "`N` deletions in flight at once (and, with --registry, requests)", Destination: &o.Concurrency},
-			&cli.Float64Flag{Name: "rps", Usage: "with --registry: at most `N` requests per second (0: no limit)", Destination: &o.RPS},
-			&cli.IntFlag{Name: "retries", Value: 5, Usage: "with --registry: retry a request answered 429 or 5xx, or cut off, `N` times", Destination: &o.Retries},
+			&cli.Float64Flag{Name: "rps", Usage: "with --registry, or --config on an object store: at most `N` requests per second (0: no limit)", Destination: &o.RPS},
+			&cli.IntFlag{Name: "retries", Value: 5, Usage: "with --registry, or --config on an object store: retry a request answered 429 or 5xx, or cut off, `N` times", Destination: &o.Retries},
 			&cli.BoolFlag{Name: "insecure", Usage: "with --registry https://: do not verify its TLS certificate", Destination: &o.Insecure},
 			outputFlag(&o.Output),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no summary on stderr", Destination: &o.Quiet},
@@ -220,7 +220,7 @@ func runDelete(ctx context.Context, e *env, o deleteOptions, lib *queries.Librar
 	var st walker.Remover
 	var driver string
 	if o.Root != "" || o.Config != "" {
-		if st, driver, err = openStorage(ctx, o.Root, o.Config); err != nil {
+		if st, driver, err = openStorage(ctx, o.Root, o.Config, o.storeOptions()); err != nil {
 			return err
 		}
 	}
@@ -403,7 +403,18 @@ func checkDeleteFlags(o deleteOptions) error {
 	return nil
 }
 
-func openStorage(ctx context.Context, root, config string) (walker.Remover, string, error) {
+// storeOptions are the requests to an object store with --config: as many
+// in flight as a walk wants (--concurrency is the deletions in flight), at
+// most --rps a second, retried --retries times.
+func (o deleteOptions) storeOptions() walker.DriverOptions {
+	retries := o.Retries
+	if retries == 0 {
+		retries = -1 // DriverOptions reads 0 as its default
+	}
+	return walker.DriverOptions{RequestsPerSecond: o.RPS, Retries: retries}
+}
+
+func openStorage(ctx context.Context, root, config string, opts walker.DriverOptions) (walker.Remover, string, error) {
 	if root != "" {
 		st, err := walker.OpenRoot(root)
 		if err != nil {
@@ -411,7 +422,7 @@ func openStorage(ctx context.Context, root, config string) (walker.Remover, stri
 		}
 		return st, "filesystem", nil
 	}
-	st, driver, err := walker.OpenConfig(ctx, config)
+	st, driver, err := walker.OpenConfig(ctx, config, opts)
 	if err != nil {
 		return nil, "", err
 	}

@@ -32,6 +32,7 @@ type gcOptions struct {
 	Output           string
 	Workers          int
 	Quiet            bool
+	Store            storeOptions
 }
 
 func gcCommand(e *env) *cli.Command {
@@ -65,7 +66,7 @@ Examples:
    regsql gc --config /etc/docker/registry/config.yml
    regsql gc --root /var/lib/registry --delete-untagged --list
    regsql gc --config /etc/docker/registry/config.yml --grace 24h --yes`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "root", Usage: "the registry's storage `DIR` (its rootdirectory, or any directory down to docker/registry/v2)", Destination: &o.Root},
 			&cli.StringFlag{Name: "config", Usage: "the registry's config.yml `FILE`; its storage section says where to collect", Destination: &o.Config},
 			&cli.BoolFlag{Name: "delete-untagged", Usage: "mark only from tags (through index children) and remove the manifests no tag reaches", Destination: &o.DeleteUntagged},
@@ -79,7 +80,7 @@ Examples:
 			outputFlag(&o.Output),
 			&cli.IntFlag{Name: "workers", Usage: "parallel readers (0: sized to the machine)", Destination: &o.Workers},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no summary on stderr", Destination: &o.Quiet},
-		},
+		}, storeFlags(&o.Store)...),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -105,6 +106,9 @@ func runGC(ctx context.Context, e *env, o gcOptions) error {
 	if o.Journal != "" && !o.Yes {
 		return usageError{"--journal records removals: it needs --yes"}
 	}
+	if err := o.Store.check(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 
@@ -116,7 +120,7 @@ func runGC(ctx context.Context, e *env, o gcOptions) error {
 		}
 		st = ds
 	} else {
-		ds, _, err := walker.OpenConfig(ctx, o.Config)
+		ds, _, err := walker.OpenConfig(ctx, o.Config, o.Store.driverOptions())
 		if err != nil {
 			return err
 		}
@@ -140,6 +144,9 @@ func runGC(ctx context.Context, e *env, o gcOptions) error {
 	}
 	if !o.Quiet {
 		describePlan(e.stderr, p, o)
+		if r := requestSummary(st); r != "" {
+			fmt.Fprintf(e.stderr, "storage requests for the plan: %s\n", r)
+		}
 	}
 	if !o.Yes {
 		if err := renderPlan(e.stdout, p, o); err != nil {
@@ -177,6 +184,9 @@ func runGC(ctx context.Context, e *env, o gcOptions) error {
 	}
 	if !o.Quiet {
 		describeSummary(e.stderr, sum, path)
+		if r := requestSummary(st); r != "" {
+			fmt.Fprintf(e.stderr, "storage requests in all: %s\n", r)
+		}
 	}
 	if errors.Is(execErr, context.Canceled) {
 		return fmt.Errorf("gc interrupted; the journal %s says what was removed: %w", path, execErr)

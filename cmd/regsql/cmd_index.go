@@ -19,6 +19,7 @@ type indexOptions struct {
 	Workers int
 	Verify  bool
 	Quiet   bool
+	Store   storeOptions
 }
 
 func indexCommand(e *env) *cli.Command {
@@ -34,17 +35,23 @@ only when complete: an interrupted run leaves the previous index untouched.
 Anomalies (dangling links, corrupt files, unreadable directories) go to the
 problems table; the walk never stops at one bad file.
 
+--config reads the storage through the registry's own driver (filesystem, s3,
+gcs, azure), with its REGISTRY_STORAGE_* environment overrides. On S3 the walk
+lists the bucket flat and reads only link files and manifests, --concurrency at
+once; see docs/object-storage.md.
+
 Examples:
    regsql index --root /var/lib/registry
-   regsql index --config /etc/docker/registry/config.yml --db /tmp/reg.db`,
-		Flags: []cli.Flag{
+   regsql index --config /etc/docker/registry/config.yml --db /tmp/reg.db
+   REGISTRY_STORAGE_S3_SECRETKEY=... regsql index --config config.yml --rps 500`,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "root", Usage: "the registry's storage `DIR` (its rootdirectory, or any directory down to docker/registry/v2)", Destination: &o.Root},
 			&cli.StringFlag{Name: "config", Usage: "the registry's config.yml `FILE`; its storage section says where to read", Destination: &o.Config},
 			dbFlag(&o.DB),
 			&cli.IntFlag{Name: "workers", Usage: "parallel readers (0: sized to the machine)", Destination: &o.Workers},
 			&cli.BoolFlag{Name: "verify", Usage: "also read every layer and tag history link and list every link and blob directory, to report stray files (slower; see docs/performance.md)", Destination: &o.Verify},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no summary", Destination: &o.Quiet},
-		},
+		}, storeFlags(&o.Store)...),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -58,6 +65,9 @@ Examples:
 func runIndex(ctx context.Context, e *env, o indexOptions) error {
 	if (o.Root == "") == (o.Config == "") {
 		return usageError{"index needs exactly one of --root DIR or --config FILE"}
+	}
+	if err := o.Store.check(); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
@@ -74,7 +84,7 @@ func runIndex(ctx context.Context, e *env, o indexOptions) error {
 		}
 		st, root, driver = ds, o.Root, "filesystem"
 	} else {
-		ds, name, err := walker.OpenConfig(ctx, o.Config)
+		ds, name, err := walker.OpenConfig(ctx, o.Config, o.Store.driverOptions())
 		if err != nil {
 			return err
 		}
@@ -82,6 +92,9 @@ func runIndex(ctx context.Context, e *env, o indexOptions) error {
 	}
 
 	bar := newProgressBar(e.stderr, o.Quiet)
+	if rc, ok := st.(requestCounter); ok {
+		bar.requests = rc.Requests
+	}
 	sum, err := index.Build(ctx, o.DB, st, index.BuildOptions{
 		Root:     root,
 		Driver:   driver,
@@ -99,6 +112,9 @@ func runIndex(ctx context.Context, e *env, o indexOptions) error {
 			plural(sum.Repos, "repo"), plural(sum.Tags, "tag"), plural(sum.Manifests, "manifest"),
 			plural(sum.Blobs, "blob"), humanBytes(sum.BlobBytes), plural(sum.Problems, "problem"),
 			sum.Duration.Seconds(), o.DB)
+		if r := requestSummary(st); r != "" {
+			fmt.Fprintf(e.stderr, "%s storage: %s\n", driver, r)
+		}
 		if sum.Problems > 0 {
 			fmt.Fprintf(e.stderr, "see them with: regsql query \"SELECT kind, path, message FROM problems\"\n")
 		}

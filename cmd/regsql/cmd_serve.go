@@ -24,6 +24,7 @@ type serveOptions struct {
 	Config  string
 	Reindex time.Duration
 	Workers int
+	Store   storeOptions
 }
 
 func serveCommand(e *env) *cli.Command {
@@ -42,14 +43,14 @@ one is renamed into place, and ingested pulls are kept. Without them it serves
 Examples:
    regsql serve --addr 127.0.0.1:9590 --root /var/lib/registry --reindex 10m
    regsql serve --addr :9590 --config /etc/docker/registry/config.yml --db /var/lib/regsql/regsql.db`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Usage: "listen on `HOST:PORT` (port 0 picks a free one)", Required: true, Destination: &o.Addr},
 			dbFlag(&o.DB),
 			&cli.StringFlag{Name: "root", Usage: "re-index the registry's storage `DIR`", Destination: &o.Root},
 			&cli.StringFlag{Name: "config", Usage: "re-index the storage the registry's config.yml `FILE` names", Destination: &o.Config},
 			&cli.DurationFlag{Name: "reindex", Usage: "time between re-index runs (0: once, at start)", Value: 10 * time.Minute, Destination: &o.Reindex},
 			&cli.IntFlag{Name: "workers", Usage: "parallel readers for re-indexing (0: sized to the machine)", Destination: &o.Workers},
-		},
+		}, storeFlags(&o.Store)...),
 		OnUsageError: onUsageError,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -67,12 +68,15 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	if o.Reindex < 0 {
 		return usageError{fmt.Sprintf("--reindex %s: want a duration of 0 or more", o.Reindex)}
 	}
+	if err := o.Store.check(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := metrics.ServerOptions{DBPath: o.DB, Interval: o.Reindex,
 		Log: func(msg string) { fmt.Fprintf(e.stderr, "%s %s\n", time.Now().Format(time.RFC3339), msg) }}
 	if o.Root != "" || o.Config != "" {
-		st, driver, err := openStorage(ctx, o.Root, o.Config)
+		st, driver, err := openStorage(ctx, o.Root, o.Config, o.Store.driverOptions())
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,8 @@ type progressBar struct {
 	on    bool
 	start time.Time
 	drawn bool
+	// requests, when set, counts the requests to the storage so far.
+	requests func() walker.Requests
 }
 
 func newProgressBar(w io.Writer, quiet bool) *progressBar {
@@ -38,8 +40,12 @@ func (p *progressBar) update(pr walker.Progress) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "\r\033[Kindexing: %d repos, %d manifests, %d blobs, %d problems (%.0fs)",
-		pr.Repos, pr.Manifests, pr.Blobs, pr.Problems, time.Since(p.start).Seconds())
+	req := ""
+	if p.requests != nil {
+		req = fmt.Sprintf(", %d requests", p.requests().Total())
+	}
+	fmt.Fprintf(p.w, "\r\033[Kindexing: %d repos, %d manifests, %d blobs, %d problems%s (%.0fs)",
+		pr.Repos, pr.Manifests, pr.Blobs, pr.Problems, req, time.Since(p.start).Seconds())
 	p.drawn = true
 }
 

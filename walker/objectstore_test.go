@@ -1,0 +1,145 @@
+package walker_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+
+	"github.com/regsql/regsql/internal/gen"
+	"github.com/regsql/regsql/internal/s3test"
+	"github.com/regsql/regsql/walker"
+)
+
+// serveFixtures starts an S3 server whose buckets are the fixtures, served
+// from walker/testdata as they stand: bucket "healthy" holds
+// docker/registry/v2/... of testdata/healthy, with the files' own times.
+func serveFixtures(t *testing.T) *s3test.Server {
+	t.Helper()
+	dir := t.TempDir()
+	for name := range recipes {
+		abs, err := filepath.Abs(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s3test.Start(t, s3test.Options{Dir: dir, BucketLinks: true})
+}
+
+// fixtureStorage opens a fixture's bucket through distribution's s3 driver.
+func fixtureStorage(t *testing.T, srv *s3test.Server, endpoint, name string, opts walker.DriverOptions) *walker.DriverStorage {
+	t.Helper()
+	params := srv.DriverParameters(name, "")
+	params["regionendpoint"] = endpoint
+	drv, err := factory.Create(context.Background(), "s3", params)
+	if err != nil {
+		t.Fatalf("factory.Create(s3) error = %v", err)
+	}
+	return walker.NewDriverStorage(drv, opts)
+}
+
+// TestObjectStoreMatchesDirStorage walks every fixture as an S3 bucket, the
+// fast way (one flat listing, reads ahead) and the plain way (a List and a
+// Stat per directory entry, verifying), and expects the records of the
+// local walk of the same files: S3 keeps times to the second, so the local times are
+// compared to the second.
+func TestObjectStoreMatchesDirStorage(t *testing.T) {
+	srv := serveFixtures(t)
+	for name := range recipes {
+		t.Run(name, func(t *testing.T) {
+			for _, verify := range []bool{false, true} {
+				opts := walker.Options{Workers: 4, Verify: verify}
+				want, _ := walkWith(t, openFixture(t, name), opts)
+				truncateTimes(want)
+				fast, _ := walkWith(t, fixtureStorage(t, srv, srv.URL, name, walker.DriverOptions{}), opts)
+				compareRecords(t, "flat listing", fast, want)
+				if verify {
+					// Without fast paths the walk lists every link
+					// directory, and finds what only a verifying
+					// walk reports.
+					plain, _ := walkWith(t, plainStorage{fixtureStorage(t, srv, srv.URL, name, walker.DriverOptions{})}, opts)
+					compareRecords(t, "plain driver", plain, want)
+				}
+			}
+		})
+	}
+}
+
+// truncateTimes cuts the recorded times to the second, as S3 keeps them.
+func truncateTimes(r *recorder) {
+	for i := range r.blobs {
+		r.blobs[i].ModifiedAt = second(r.blobs[i].ModifiedAt)
+	}
+	for i := range r.tags {
+		r.tags[i].PushedAt = second(r.tags[i].PushedAt)
+	}
+	for i := range r.history {
+		r.history[i].LinkedAt = second(r.history[i].LinkedAt)
+	}
+	for i := range r.revisions {
+		r.revisions[i].LinkedAt = second(r.revisions[i].LinkedAt)
+	}
+	for i := range r.layerLinks {
+		r.layerLinks[i].LinkedAt = second(r.layerLinks[i].LinkedAt)
+	}
+}
+
+func second(t time.Time) time.Time { return t.Truncate(time.Second).UTC() }
+
+// TestObjectStoreRequests walks a generated tree of a few thousand files
+// served as a bucket, through a proxy that counts requests, and expects the
+// records of the local walk, the storage's own request counts to be the
+// proxy's, and each file read once: no listing of a directory, no Stat of
+// a file, nothing read ahead that the walk did not want.
+func TestObjectStoreRequests(t *testing.T) {
+	tree := t.TempDir()
+	gs, err := gen.Generate(context.Background(), tree, gen.Params{Seed: 7, Repos: 14})
+	if err != nil {
+		t.Fatalf("gen.Generate() error = %v", err)
+	}
+	if gs.Files <= 1000 {
+		t.Fatalf("generated %d files, want more than one listing page", gs.Files)
+	}
+	buckets := t.TempDir()
+	if err := os.Symlink(tree, filepath.Join(buckets, "gen")); err != nil {
+		t.Fatal(err)
+	}
+	srv := s3test.Start(t, s3test.Options{Dir: buckets, BucketLinks: true})
+	proxy := s3test.StartProxy(t, srv.URL)
+
+	local, err := walker.OpenRoot(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, verify := range []bool{false, true} {
+		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) {
+			opts := walker.Options{Workers: 4, Verify: verify}
+			want, _ := walkWith(t, local, opts)
+			truncateTimes(want)
+			proxy.Reset()
+			st := fixtureStorage(t, srv, proxy.URL, "gen", walker.DriverOptions{Concurrency: 8})
+			got, stats := walkWith(t, st, opts)
+			compareRecords(t, "flat listing", got, want)
+
+			req := st.Requests()
+			t.Logf("%d files: %v, files read %d", gs.Files, req, stats.FilesRead)
+			counted := proxy.Counts()
+			if req.List != counted[s3test.KindList] || req.Get != counted[s3test.KindGet] || req.Stat != counted[s3test.KindHead] || req.Retries != 0 {
+				t.Errorf("Requests() = %+v, want the proxy's %v and no retry", req, counted)
+			}
+			if req.Stat != 0 || req.Get != int64(stats.FilesRead) {
+				t.Errorf("Requests() = %+v for %d files read, want no stat and one get a file", req, stats.FilesRead)
+			}
+			if minPages := int64(gs.Files+999) / 1000; req.List < minPages || req.List > minPages+16 {
+				t.Errorf("listing pages = %d, want %d (one page per 1000 keys) plus a few for the split", req.List, minPages)
+			}
+		})
+	}
+}

@@ -219,9 +219,9 @@ func driverError(err error) error {
 	}
 	var de storagedriver.Error
 	if errors.As(err, &de) && de.Detail != nil {
-		return fmt.Errorf("%s: %w", de.DriverName, de.Detail)
+		return fmt.Errorf("%s: %w", de.DriverName, oneLine(de.Detail))
 	}
-	return err
+	return oneLine(err)
 }
 
 var _ linkReader = (*DriverStorage)(nil)

@@ -2,9 +2,12 @@ package walker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +142,75 @@ func TestObjectStoreRequests(t *testing.T) {
 			}
 			if minPages := int64(gs.Files+999) / 1000; req.List < minPages || req.List > minPages+16 {
 				t.Errorf("listing pages = %d, want %d (one page per 1000 keys) plus a few for the split", req.List, minPages)
+			}
+		})
+	}
+}
+
+// TestObjectStoreFailures fails reads of the healthy fixture's bucket in
+// the ways a store does and expects what each calls for: a refusal of one
+// object is a problem record, a burst of server errors is retried away, and
+// errors that outlast the retries stop the walk.
+func TestObjectStoreFailures(t *testing.T) {
+	srv := serveFixtures(t)
+	proxy := s3test.StartProxy(t, srv.URL)
+	want, _ := walk(t, fixtureStorage(t, srv, srv.URL, "healthy", walker.DriverOptions{}))
+	// Reads go one at a time, so that the nth read is one request.
+	opts := walker.DriverOptions{Concurrency: 1, Retries: 1, RetryWait: time.Millisecond}
+
+	// failGets answers the GETs from the first'th to the last'th with status.
+	failGets := func(first, last, status int) func(int64, string) int {
+		gets := 0
+		return func(_ int64, kind string) int {
+			if kind != s3test.KindGet {
+				return 0
+			}
+			gets++
+			if gets >= first && gets <= last {
+				return status
+			}
+			return 0
+		}
+	}
+	tests := []struct {
+		name         string
+		fail         func(int64, string) int
+		wantErr      error
+		wantRetries  int64
+		wantProblems int // unreadable files recorded
+	}{
+		{name: "one object refused", fail: failGets(3, 3, http.StatusForbidden), wantProblems: 1},
+		{name: "a burst of server errors", fail: failGets(3, 6, http.StatusInternalServerError), wantRetries: 1},
+		{name: "server errors throughout", fail: failGets(3, 1000, http.StatusInternalServerError), wantErr: walker.ErrStorageUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			proxy.Fail(tt.fail)
+			t.Cleanup(func() { proxy.Fail(nil) })
+			st := fixtureStorage(t, srv, proxy.URL, "healthy", opts)
+			rec := newRecorder()
+			_, err := walker.Walk(context.Background(), st, rec, walker.Options{Workers: 4})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Walk() error = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			rec.sort()
+			if got := st.Requests().Retries; got != tt.wantRetries {
+				t.Errorf("retries = %d, want %d", got, tt.wantRetries)
+			}
+			var unreadable int
+			for _, p := range rec.problems {
+				if p.Kind == walker.ProblemUnreadable && strings.Contains(p.Message, "AccessDenied") {
+					unreadable++
+				}
+			}
+			if unreadable != tt.wantProblems || len(rec.problems) != tt.wantProblems {
+				t.Errorf("problems = %+v, want %d unreadable file(s)", rec.problems, tt.wantProblems)
+			}
+			if tt.wantProblems == 0 {
+				compareRecords(t, "retried", rec, want)
 			}
 		})
 	}

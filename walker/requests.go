@@ -147,11 +147,15 @@ func (r *requester) do(ctx context.Context, k requestKind, f func() error) error
 		case err == nil:
 			return nil
 		case refused(err):
-			return fmt.Errorf("%w: %w", ErrStorageRefused, err)
+			return fmt.Errorf("%w: %w%s", ErrStorageRefused, err, refusalHint(err))
 		case !transient(err) || ctx.Err() != nil:
 			return err
 		case attempt == max(0, r.opts.Retries):
-			return fmt.Errorf("%w: %w (still failing after %d retries: lower --rps or --concurrency, or try again later)", ErrStorageUnavailable, err, attempt)
+			tries := "not retried"
+			if attempt > 0 {
+				tries = fmt.Sprintf("still failing after %d retries", attempt)
+			}
+			return fmt.Errorf("%w: %w (%s: lower --rps or --concurrency, or try again later)", ErrStorageUnavailable, err, tries)
 		}
 		r.retries.Add(1)
 		if err := sleep(ctx, wait); err != nil {
@@ -277,10 +281,52 @@ func refused(err error) bool {
 	}
 	status, code := statusOf(err)
 	switch code {
-	case "NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken",
+	case "NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
 		"InvalidToken", "AuthorizationHeaderMalformed", "InvalidBucketName",
-		"ContainerNotFound", "AuthenticationFailed", "AuthorizationFailure":
+		"ContainerNotFound", "AuthenticationFailed":
 		return true
 	}
-	return status == http.StatusUnauthorized || status == http.StatusForbidden
+	// A 403 (AccessDenied) may concern one object only, written by
+	// another account or denied by a policy on a prefix: a walk records
+	// it as a problem and goes on. Denied listings stop a walk anyway.
+	return status == http.StatusUnauthorized
+}
+
+// refusalHint says what to check after a refusal, for the codes S3 gives.
+func refusalHint(err error) string {
+	switch _, code := statusOf(err); code {
+	case "NoSuchBucket", "InvalidBucketName":
+		return " (check the bucket: storage.s3.bucket, or REGISTRY_STORAGE_S3_BUCKET)"
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken":
+		return " (check the credentials: storage.s3.accesskey and secretkey, REGISTRY_STORAGE_S3_ACCESSKEY and _SECRETKEY, or the AWS credential chain)"
+	}
+	return ""
+}
+
+// storeError is an object store SDK's error said on one line: the AWS
+// SDK's own spreads the status and request ids over several.
+type storeError struct {
+	msg string
+	err error
+}
+
+func (e storeError) Error() string { return e.msg }
+func (e storeError) Unwrap() error { return e.err }
+
+// oneLine rewrites an AWS SDK error as "Code: message (HTTP status)",
+// keeping it in the chain for errors.As.
+func oneLine(err error) error {
+	var ae awserr.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	msg := ae.Code() + ": " + ae.Message()
+	if ae.Message() == "" && ae.OrigErr() != nil {
+		msg = ae.Code() + ": " + ae.OrigErr().Error()
+	}
+	var rf awserr.RequestFailure
+	if errors.As(err, &rf) {
+		msg += fmt.Sprintf(" (HTTP %d)", rf.StatusCode())
+	}
+	return storeError{msg: msg, err: err}
 }

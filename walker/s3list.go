@@ -99,7 +99,7 @@ func (l *s3Lister) list(ctx context.Context, startAfter string, fn func(s3Object
 		return stop == nil
 	})
 	if err != nil {
-		return fmt.Errorf("s3aws: %w", err)
+		return fmt.Errorf("s3aws: %w", oneLine(err))
 	}
 	return stop
 }

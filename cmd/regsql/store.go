@@ -14,12 +14,14 @@ import (
 type storeOptions struct {
 	Concurrency int
 	RPS         float64
+	Retries     int
 }
 
 func storeFlags(o *storeOptions) []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "concurrency", Value: walker.DefaultConcurrency, Usage: "with --config: `N` requests to the storage in flight at once (object stores answer slowly, many at once)", Destination: &o.Concurrency},
 		&cli.Float64Flag{Name: "rps", Usage: "with --config: at most `N` requests per second to the storage (0: no limit)", Destination: &o.RPS},
+		&cli.IntFlag{Name: "retries", Value: walker.DefaultRetries, Usage: "with --config: try a request that failed with throttling, a 5xx or a dropped connection `N` more times, after the driver's own retries", Destination: &o.Retries},
 	}
 }
 
@@ -29,12 +31,18 @@ func (o storeOptions) check() error {
 		return usageError{"--concurrency must be at least 1"}
 	case o.RPS < 0:
 		return usageError{"--rps must not be negative"}
+	case o.Retries < 0:
+		return usageError{"--retries must not be negative"}
 	}
 	return nil
 }
 
 func (o storeOptions) driverOptions() walker.DriverOptions {
-	return walker.DriverOptions{Concurrency: o.Concurrency, RequestsPerSecond: o.RPS}
+	retries := o.Retries
+	if retries == 0 {
+		retries = -1 // DriverOptions reads 0 as its default
+	}
+	return walker.DriverOptions{Concurrency: o.Concurrency, RequestsPerSecond: o.RPS, Retries: retries}
 }
 
 // requestCounter is storage that counts its requests: a DriverStorage.

@@ -22,9 +22,9 @@ const (
 	KindPut    = "put"
 	KindDelete = "delete"
 	KindOther  = "other"
-	// KindThrottled counts the requests the proxy answered itself with
-	// 503 SlowDown; they are not counted under their own kind.
-	KindThrottled = "throttled"
+	// KindInjected counts the requests the proxy answered itself with an
+	// error (Fail, Throttle); they are not counted under their own kind.
+	KindInjected = "injected"
 )
 
 // Proxy forwards requests to an S3 server and counts them by kind; it can
@@ -33,11 +33,11 @@ type Proxy struct {
 	// URL is the proxy's endpoint, to use in place of the server's.
 	URL string
 
-	srv      *httptest.Server
-	mu       sync.Mutex
-	counts   map[string]int64
-	seen     int64
-	throttle func(n int64) bool
+	srv    *httptest.Server
+	mu     sync.Mutex
+	counts map[string]int64
+	seen   int64
+	fail   func(n int64, kind string) int
 }
 
 // StartProxy starts a proxy to the S3 endpoint target for the test.
@@ -63,39 +63,62 @@ func NewProxy(target string) (*Proxy, error) {
 	// the client signed.
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p.admit(kind(r)) {
+		status := p.admit(kind(r))
+		if status == 0 {
 			rp.ServeHTTP(w, r)
 			return
 		}
+		code, msg := "InternalError", "We encountered an internal error. Please try again."
+		switch status {
+		case http.StatusServiceUnavailable:
+			code, msg = "SlowDown", "Please reduce your request rate."
+		case http.StatusForbidden:
+			code, msg = "AccessDenied", "Access Denied."
+		}
 		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?>`+
-			`<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, msg)
 	}))
 	p.URL = p.srv.URL
 	return p, nil
 }
 
-// admit counts a request and says whether to forward it.
-func (p *Proxy) admit(k string) bool {
+// admit counts a request and returns the status to answer it with, 0 to
+// forward it.
+func (p *Proxy) admit(k string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.seen++
-	if p.throttle != nil && p.throttle(p.seen) {
-		p.counts[KindThrottled]++
-		return false
+	if p.fail != nil {
+		if status := p.fail(p.seen, k); status != 0 {
+			p.counts[KindInjected]++
+			return status
+		}
 	}
 	p.counts[k]++
-	return true
+	return 0
+}
+
+// Fail makes the proxy answer requests with an error instead of
+// forwarding them: f, given the request's number (1 for the first since
+// the proxy started) and kind, returns the status, 0 to forward. A 503
+// comes with S3's SlowDown error, a 403 with AccessDenied, any other with
+// InternalError. nil forwards all.
+func (p *Proxy) Fail(f func(n int64, kind string) int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fail = f
 }
 
 // Throttle makes the proxy answer 503 SlowDown to the requests for which
-// f, given the request's number (1 for the first since the proxy started),
-// returns true; nil forwards everything.
+// f returns true, as a store throttling a client does.
 func (p *Proxy) Throttle(f func(n int64) bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.throttle = f
+	p.Fail(func(n int64, _ string) int {
+		if f(n) {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	})
 }
 
 // Counts returns the requests counted so far by kind.

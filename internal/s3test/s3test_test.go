@@ -72,7 +72,7 @@ func TestProxyThrottles(t *testing.T) {
 	if err := drv.PutContent(ctx, "/x", []byte("x")); err != nil {
 		t.Fatalf("PutContent() after one throttled attempt: %v, want the SDK's retry to succeed", err)
 	}
-	if got := proxy.Counts()[s3test.KindThrottled]; got != 1 {
+	if got := proxy.Counts()[s3test.KindInjected]; got != 1 {
 		t.Errorf("throttled = %d, want 1", got)
 	}
 }

@@ -14,6 +14,7 @@ FUZZ_TARGETS := \
 	./walker:FuzzParseLink \
 	./walker:FuzzParseManifest \
 	./walker:FuzzParseImageConfig \
+	./walker:FuzzParseETag \
 	./index:FuzzParamNames \
 	./queries:FuzzParse \
 	./queries:FuzzReadCandidates \

@@ -38,6 +38,9 @@ func (w *walker) walkBlobs(top Entry) bool {
 				w.problem(ProblemBadBlobPath, prefixDir, "", "", "%s is not a directory named by two hex digits", prefixDir)
 				continue
 			}
+			if w.listShard != nil && !w.listShard(a.Name, x.Name) {
+				continue
+			}
 			w.spawn(func(w *walker) { w.walkBlobPrefix(a.Name, x.Name, prefixDir) })
 		}
 	}
@@ -59,6 +62,9 @@ func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
 		d, ok := digestFromPath(alg, h.Name)
 		if !h.IsDir || !ok || h.Name[:2] != prefix {
 			w.problem(ProblemBadBlobPath, blobDir, "", "", "%s is not a directory named by a %s digest starting with %q", blobDir, alg, prefix)
+			continue
+		}
+		if w.knownBlob != nil && w.knownBlob(d) {
 			continue
 		}
 		if !w.verify {
@@ -148,6 +154,12 @@ const (
 // directly, so that an unreadable directory never makes a link look
 // dangling.
 func (w *walker) blob(d digest.Digest) (int64, blobState) {
+	if w.lookupBlob != nil {
+		if size, ok := w.lookupBlob(d); ok {
+			return size, blobPresent
+		}
+		return 0, blobAbsent
+	}
 	if size, ok := w.blobs.lookup(d); ok {
 		return size, blobPresent
 	}

@@ -61,6 +61,15 @@
 // up directly before a link is called dangling: an unreadable directory
 // never makes a link look dangling (something a pruner could act on).
 //
+// # Reading only what changed
+//
+// NewRescan compares the storage with a Baseline (what an earlier walk
+// found, and when it started) by change times alone, and says which
+// repositories to read again and which blobs came and went; its WalkRepos
+// and ReadManifests read those as Walk would. Rescan's doc says which files
+// and directories it looks at, and why that misses no change the registry
+// makes.
+//
 // # What the records say, where the registry is subtle
 //
 // A revision's Digest is its path, as the API resolves it; the registry's

@@ -32,3 +32,11 @@ var ErrStorageRefused = errors.New("storage refused the request")
 // server error, a dropped connection) after its retries. A walk stops: an
 // index missing what could not be read is no index of the storage.
 var ErrStorageUnavailable = errors.New("storage unavailable")
+
+// ErrCannotRescan is returned by NewRescan when it cannot tell what changed
+// since the earlier walk; only a full Walk gives the right answer then.
+var ErrCannotRescan = errors.New("cannot tell what changed")
+
+// errNotBlobRecord is what a Rescan's listing of blobs/ fails with if it
+// ever sends a record about something else: a bug.
+var errNotBlobRecord = errors.New("rescan blobs: a listing of blobs/ sent a record of another kind")

@@ -104,7 +104,7 @@ func (w *walker) walkRevisions(repo, dir string) map[digest.Digest]struct{} {
 		case blobUnknown:
 			return
 		}
-		if w.manifests.claim(target) {
+		if !w.skipManifests && w.manifests.claim(target) {
 			w.readManifest(target, size)
 		}
 	})

@@ -139,6 +139,18 @@ type walkState struct {
 	configOrder []digest.Digest                // configs' keys, oldest first
 
 	filesRead atomic.Int64
+
+	// Set by a Rescan, which reads only what changed: listShard says
+	// whether to list a blobs/<alg>/<xx> directory, knownBlob whether a
+	// blob there is one the earlier scan had (blobs are written once, so
+	// it is not looked at again), lookupBlob answers for the blob set,
+	// which a Rescan does not hold, and skipManifests keeps repository
+	// walks from reading manifests, which the Rescan reads itself once it
+	// knows which are new.
+	listShard     func(alg, prefix string) bool
+	knownBlob     func(d digest.Digest) bool
+	lookupBlob    func(d digest.Digest) (int64, bool)
+	skipManifests bool
 }
 
 // run walks blobs, then repositories, so that every link can be checked

@@ -1,0 +1,389 @@
+package walker
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Baseline is what an earlier walk of the same storage found, as much of
+// it as a Rescan needs.
+type Baseline struct {
+	// Since is when the earlier walk started, less a margin for the
+	// storage's clock and the granularity of its times: whatever changed
+	// at or after it is read again.
+	Since time.Time
+	// Repos are the repositories the earlier walk found.
+	Repos []Repository
+	// Blob returns the size of blob d and whether the earlier walk found
+	// it. The walker calls it from several goroutines at once.
+	Blob func(d digest.Digest) (int64, bool)
+	// ShardBlobs calls add for every blob the earlier walk found in the
+	// shard directory shard ("sha256/ab").
+	ShardBlobs func(shard string, add func(d digest.Digest)) error
+	// Reread names repositories to read again whatever their times say:
+	// ones the earlier walk could not read whole, say.
+	Reread []string
+	// Relist names blob shard directories ("sha256/ab") to list again
+	// whatever their times say: ones with problems to report again.
+	Relist []string
+}
+
+// Rescan is what changed in a storage since a Baseline, as NewRescan found
+// it, and the means to read it: WalkRepos reads the repositories that
+// changed, ReadManifests the manifests that are new to the caller.
+//
+// How a change is found: every write the registry makes (a link written in
+// place by the v2 filesystem driver or renamed into place by v3's, a link
+// or directory removed by an API delete, the garbage collector or the
+// upload purger, a directory made by a push) gives the file or the
+// directory that holds the entry a change time (ctime, which no tool can
+// set back) at or after the write. NewRescan lists every directory of the
+// repositories/ tree (to find new and removed repositories) and looks at
+// the change time of: in each repository, its directory, _manifests/, the
+// revisions/, _layers/, tags/ and _uploads/ directories and their digest
+// algorithm directories, every revision and layer link file (or its
+// directory when it holds none: a link removed through the API leaves
+// it), each tag's index/sha256/, and every upload directory with its data
+// and startedat; every blobs/<alg>/<xx> shard directory. A repository
+// with any of them changed is read again whole; a changed shard is listed
+// again and only its new blobs looked at, since a blob is written once and
+// removed with its directory.
+//
+// Two kinds of link are not looked at one by one. A tag's current/link:
+// the registry puts a manifest before it tags it, so every push of a tag
+// rewrites the revision link of the manifest it names. A tag history
+// link: the registry writes one only in that same push, and removes one
+// only with its directory (a change of index/sha256/). A hand edit of
+// either alone, or a file moved into place with an older change time,
+// is not seen: a full walk is.
+type Rescan struct {
+	// Changed are the repositories to read again, in name order: new
+	// ones, ones whose layout changed (_manifests, _layers or _uploads
+	// appeared or went), ones with a change found since Baseline.Since,
+	// and the Baseline's Reread ones that are still there.
+	Changed []string
+	// Removed are the Baseline's repositories that are gone, in name
+	// order.
+	Removed []string
+	// AddedBlobs are the blobs the Baseline did not have; RemovedBlobs
+	// are the Baseline's blobs that are gone.
+	AddedBlobs   []Blob
+	RemovedBlobs []digest.Digest
+	// Relisted are the shard directories listed again ("sha256/ab").
+	// BlobProblems are every problem about blobs/ itself, its algorithm
+	// and shard directories, and what is in the relisted shards: they
+	// replace any earlier problem about those.
+	Relisted     []string
+	BlobProblems []Problem
+
+	st      Storage
+	opts    Options
+	repos   map[string]Repository // every repository there is now
+	blob    func(d digest.Digest) (int64, bool)
+	added   map[digest.Digest]int64
+	removed map[digest.Digest]bool
+}
+
+// NewRescan finds what changed in the storage st since base: which
+// repositories to read again, which are gone, and which blobs were added
+// or removed. It reads only change times, directory listings and the new
+// blobs. It returns an error wrapping ErrCannotRescan when it cannot tell
+// what changed (Options.Verify, which reads everything; a system without
+// change times; a part of repositories/ or blobs/ it cannot read): then
+// only a full Walk gives the right answer.
+func NewRescan(ctx context.Context, st *DirStorage, base Baseline, opts Options) (*Rescan, error) {
+	if opts.Verify {
+		return nil, fmt.Errorf("%w: a verifying walk reads everything", ErrCannotRescan)
+	}
+	if !changeTimes {
+		return nil, fmt.Errorf("%w: this system does not give change times", ErrCannotRescan)
+	}
+	if base.Blob == nil || base.ShardBlobs == nil {
+		return nil, fmt.Errorf("%w: the baseline says nothing of blobs", ErrCannotRescan)
+	}
+	top, err := st.List(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list registry storage root: %w", err)
+	}
+	has := map[string]Entry{}
+	for _, e := range top {
+		has[e.Name] = e
+	}
+
+	r := &Rescan{st: st, opts: opts}
+	known := make(map[string]Repository, len(base.Repos))
+	for _, repo := range base.Repos {
+		known[repo.Name] = repo
+	}
+	reread := map[string]bool{}
+	for _, name := range base.Reread {
+		reread[name] = true
+	}
+	r.repos = map[string]Repository{}
+	if e, ok := has["repositories"]; ok {
+		if !e.IsDir {
+			return nil, fmt.Errorf("%w: repositories is not a directory", ErrCannotRescan)
+		}
+		found, changed, err := probeRepositories(ctx, st.Root(), base.Since.UnixNano(), known, reread, r.workers())
+		if err != nil {
+			return nil, err
+		}
+		r.repos, r.Changed = found, changed
+	}
+	for name := range known {
+		if _, ok := r.repos[name]; !ok {
+			r.Removed = append(r.Removed, name)
+		}
+	}
+	slices.Sort(r.Changed)
+	slices.Sort(r.Removed)
+
+	if err := r.rescanBlobs(ctx, st, has, base); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Rescan) workers() int {
+	n := r.opts.Workers
+	if n <= 0 {
+		n = runtime.NumCPU() * 4
+	}
+	return min(n, maxWorkers)
+}
+
+// shardOf is the "<alg>/<xx>" shard directory of a blob.
+func shardOf(d digest.Digest) string {
+	alg, hex, _ := strings.Cut(string(d), ":")
+	if len(hex) < 2 {
+		return alg + "/"
+	}
+	return alg + "/" + hex[:2]
+}
+
+// allShards are the shard directories ("sha256/ab") there may be.
+func allShards() []string {
+	var shards []string
+	for _, alg := range []string{"sha256", "sha384", "sha512"} {
+		for i := range 256 {
+			shards = append(shards, fmt.Sprintf("%s/%02x", alg, i))
+		}
+	}
+	return shards
+}
+
+// shardState is what a rescan knows of one shard directory listed again:
+// the blobs the earlier walk found there, and which of them it found
+// again. Only the worker listing the shard touches it.
+type shardState struct {
+	old   map[digest.Digest]bool
+	found map[digest.Digest]bool
+}
+
+// rescanBlobs lists blobs/ and its algorithm directories as a Walk does,
+// then only the shards changed since base.Since (or named by base.Relist),
+// and in them looks only at blobs the earlier walk did not have.
+func (r *Rescan) rescanBlobs(ctx context.Context, st *DirStorage, has map[string]Entry, base Baseline) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	since := base.Since.UnixNano()
+	relist := map[string]bool{}
+	for _, s := range base.Relist {
+		relist[s] = true
+	}
+	var (
+		mu      sync.Mutex
+		offered = map[string]bool{}        // every valid shard directory there is
+		shards  = map[string]*shardState{} // those listed again
+		readErr error
+	)
+	w := r.newWalker(ctx, cancel)
+	w.listShard = func(alg, prefix string) bool {
+		shard := alg + "/" + prefix
+		if !relist[shard] && !shardChanged(st.Root(), shard, since) {
+			mu.Lock()
+			offered[shard] = true
+			mu.Unlock()
+			return false
+		}
+		s := &shardState{old: map[digest.Digest]bool{}, found: map[digest.Digest]bool{}}
+		if err := base.ShardBlobs(shard, func(d digest.Digest) { s.old[d] = true }); err != nil {
+			readErr = fmt.Errorf("read the earlier walk's blobs in %s: %w", shard, err)
+			cancel(readErr)
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		offered[shard], shards[shard] = true, s
+		return true
+	}
+	w.knownBlob = func(d digest.Digest) bool {
+		mu.Lock()
+		s := shards[shardOf(d)]
+		mu.Unlock()
+		if !s.old[d] {
+			return false
+		}
+		s.found[d] = true
+		return true
+	}
+
+	go func() {
+		if e, ok := has["blobs"]; ok {
+			w.walkBlobs(e)
+		}
+		w.flush()
+		w.wg.Wait()
+		close(w.out)
+	}()
+	collect := &collector{}
+	if _, err := emit(w.out, collect, nil, cancel); err != nil {
+		return err
+	}
+	if readErr != nil {
+		return readErr
+	}
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if w.blobsIncomplete.Load() {
+		return fmt.Errorf("%w: part of blobs/ cannot be read", ErrCannotRescan)
+	}
+	r.AddedBlobs, r.BlobProblems = collect.blobs, collect.problems
+
+	// What a shard listed again no longer holds is removed. So is
+	// whatever was in a shard directory that is gone (or no longer a
+	// valid one): the earlier walk's blobs there are asked for.
+	r.added, r.removed = map[digest.Digest]int64{}, map[digest.Digest]bool{}
+	for _, b := range r.AddedBlobs {
+		r.added[b.Digest] = b.Size
+	}
+	for shard, s := range shards {
+		r.Relisted = append(r.Relisted, shard)
+		for d := range s.old {
+			if !s.found[d] {
+				r.removed[d] = true
+			}
+		}
+	}
+	for _, shard := range allShards() {
+		if offered[shard] {
+			continue
+		}
+		err := base.ShardBlobs(shard, func(d digest.Digest) { r.removed[d] = true })
+		if err != nil {
+			return fmt.Errorf("read the earlier walk's blobs in %s: %w", shard, err)
+		}
+	}
+	for d := range r.removed {
+		r.RemovedBlobs = append(r.RemovedBlobs, d)
+	}
+	slices.Sort(r.Relisted)
+	slices.Sort(r.RemovedBlobs)
+	r.blob = func(d digest.Digest) (int64, bool) {
+		if size, ok := r.added[d]; ok {
+			return size, true
+		}
+		if r.removed[d] {
+			return 0, false
+		}
+		return base.Blob(d)
+	}
+	return nil
+}
+
+// collector is a Sink that keeps what a listing of blobs/ sends: blobs and
+// problems, nothing else.
+type collector struct {
+	blobs    []Blob
+	problems []Problem
+}
+
+func (c *collector) Blob(b Blob) error           { c.blobs = append(c.blobs, b); return nil }
+func (c *collector) Problem(p Problem) error     { c.problems = append(c.problems, p); return nil }
+func (c *collector) Repository(Repository) error { return errNotBlobRecord }
+func (c *collector) Tag(Tag) error               { return errNotBlobRecord }
+func (c *collector) TagHistory(TagHistory) error { return errNotBlobRecord }
+func (c *collector) Revision(Revision) error     { return errNotBlobRecord }
+func (c *collector) LayerLink(LayerLink) error   { return errNotBlobRecord }
+func (c *collector) Upload(Upload) error         { return errNotBlobRecord }
+func (c *collector) Manifest(Manifest) error     { return errNotBlobRecord }
+
+// newWalker returns a walker over the rescan's storage whose blob set is
+// the one there is now.
+func (r *Rescan) newWalker(ctx context.Context, abort context.CancelCauseFunc) *walker {
+	workers := r.workers()
+	return &walker{walkState: &walkState{
+		ctx:        ctx,
+		abort:      abort,
+		st:         r.st,
+		out:        make(chan []any, workers),
+		sem:        make(chan struct{}, workers),
+		lookupBlob: r.blob,
+		manifests:  newDigestSet(),
+		configs:    make(map[digest.Digest]*configEntry),
+	}}
+}
+
+// WalkRepos reads the named repositories as Walk does (the repository,
+// its revisions, tags, tag history, layer links and uploads, and their
+// problems) and sends them to sink, checking every link against the blobs
+// there are now. It reads no manifest: ReadManifests does, for those the
+// caller does not have. A name that is not a repository now is skipped.
+func (r *Rescan) WalkRepos(ctx context.Context, names []string, sink Sink) (Stats, error) {
+	return r.run(ctx, sink, func(w *walker) {
+		w.skipManifests = true
+		for _, name := range names {
+			repo, ok := r.repos[name]
+			if !ok {
+				continue
+			}
+			w.spawn(func(w *walker) {
+				w.walkRepo(name, "repositories/"+name, repo.Listed, repo.HasLayers, repo.HasUploads)
+			})
+		}
+	})
+}
+
+// ReadManifests reads the manifests ds name, each with its image config,
+// as Walk does, and sends them and their problems to sink. A digest with
+// no blob now is skipped.
+func (r *Rescan) ReadManifests(ctx context.Context, ds []digest.Digest, sink Sink) (Stats, error) {
+	return r.run(ctx, sink, func(w *walker) {
+		for _, d := range ds {
+			w.spawn(func(w *walker) {
+				size, state := w.blob(d)
+				if state == blobPresent && w.manifests.claim(d) {
+					w.readManifest(d, size)
+				}
+			})
+		}
+	})
+}
+
+// run runs start on a new walker and sends what its workers find to sink,
+// as Walk does.
+func (r *Rescan) run(ctx context.Context, sink Sink, start func(w *walker)) (Stats, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w := r.newWalker(ctx, cancel)
+	go func() {
+		start(w)
+		w.flush()
+		w.wg.Wait()
+		close(w.out)
+	}()
+	stats, err := emit(w.out, sink, r.opts.Progress, cancel)
+	stats.FilesRead = int(w.filesRead.Load())
+	if err != nil {
+		return stats, err
+	}
+	return stats, context.Cause(ctx)
+}

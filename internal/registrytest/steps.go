@@ -68,3 +68,30 @@ func (s Steps) StartUpload(repo string, partial []byte) string {
 	}
 	return uuid
 }
+
+// DeleteBlob deletes repo's layer link to d through the API.
+func (s Steps) DeleteBlob(repo string, d digest.Digest) {
+	s.t.Helper()
+	if err := s.reg.DeleteBlob(repo, d); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// MountBlob links blob d of repository from into repo without uploading it.
+func (s Steps) MountBlob(repo, from string, d digest.Digest) {
+	s.t.Helper()
+	if err := s.reg.MountBlob(repo, from, d); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// OpenUpload starts an upload to repo that later steps append to and
+// finish.
+func (s Steps) OpenUpload(repo string) *Upload {
+	s.t.Helper()
+	u, err := s.reg.OpenUpload(repo)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return u
+}

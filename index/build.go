@@ -26,6 +26,19 @@ type BuildOptions struct {
 	Workers  int    // parallel readers for the walker; 0 lets it choose
 	Verify   bool   // read every link and list every link and blob directory (walker.Options.Verify)
 	Progress func(walker.Progress)
+	// Full reads the whole storage into a new database even when dbPath
+	// holds a scan of the same storage that an incremental build could
+	// start from.
+	Full bool
+	// Notice, if set, is told in a sentence whether the build is full or
+	// incremental and why, before it reads the storage, and again if an
+	// incremental build finds it has to read everything after all.
+	Notice func(string)
+
+	// changeMargin is how long before the earlier scan's start a change
+	// counts as new to an incremental build; zero means
+	// defaultChangeMargin. Tests shorten it.
+	changeMargin time.Duration
 }
 
 // Summary counts what a build wrote.
@@ -40,19 +53,39 @@ type Summary struct {
 	Uploads    int
 	Problems   int
 	Duration   time.Duration
+	// Incremental is true when the build updated an earlier scan with what
+	// changed since, rather than reading everything.
+	Incremental bool
+	// ReposRead counts the repositories read: all of them in a full build,
+	// the new and changed ones in an incremental one.
+	ReposRead int
 }
 
 // walkFunc feeds a walk's records to sink. Build's is walker.Walk over the
 // storage; tests feed records directly.
 type walkFunc func(ctx context.Context, sink walker.Sink) error
 
-// Build walks st and writes a new index database at dbPath.
+// Build walks st and writes the index database at dbPath.
 //
-// The database is built in a temporary file next to dbPath and renamed over
-// it only when complete, so an error or a cancelled ctx leaves any existing
-// dbPath untouched and no temporary file behind. Build refuses to replace a
-// file that is not a regsql database.
+// When dbPath already holds a finished scan of the same storage, read as a
+// local directory (a walker.DirStorage), by this schema version and not a
+// verifying one, Build is incremental (see Rescan): it reads again only
+// what changed since that scan started and updates the database in one
+// transaction, which readers never see half done. Otherwise, or with
+// opts.Full, it reads everything into a new database in a temporary file
+// next to dbPath and renames that over it only when complete. Either way
+// an error or a cancelled ctx leaves any existing dbPath as it was and no
+// temporary file behind. Build refuses to replace a file that is not a
+// regsql database.
 func Build(ctx context.Context, dbPath string, st walker.Storage, opts BuildOptions) (Summary, error) {
+	sum, err := buildIncremental(ctx, dbPath, st, opts)
+	var full fullBuild
+	if !errors.As(err, &full) {
+		return sum, err
+	}
+	if opts.Notice != nil {
+		opts.Notice("full build: " + full.reason)
+	}
 	walk := func(ctx context.Context, sink walker.Sink) error {
 		_, err := walker.Walk(ctx, st, sink, walker.Options{Workers: opts.Workers, Verify: opts.Verify, Progress: opts.Progress})
 		return err
@@ -154,6 +187,7 @@ func fill(ctx context.Context, path string, fsys fs.FS, opts BuildOptions, walk 
 	if err != nil {
 		return Summary{}, err
 	}
+	sum.ReposRead = sum.Repos
 	if err := insertScan(ctx, tx, opts, start, sum); err != nil {
 		return Summary{}, err
 	}
@@ -277,12 +311,18 @@ func counts(ctx context.Context, tx *sql.Tx) (Summary, error) {
 }
 
 func insertScan(ctx context.Context, tx *sql.Tx, opts BuildOptions, start time.Time, s Summary) error {
+	mode := "full"
+	if s.Incremental {
+		mode = "incremental"
+	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO scans
 		(root, driver, started_at, finished_at, repos, tags, revisions, manifests,
-		 blobs, blob_bytes, layer_links, uploads, problems, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 blobs, blob_bytes, layer_links, uploads, problems, version,
+		 mode, verify, started_ns, repos_read)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		opts.Root, opts.Driver, start.Unix(), time.Now().Unix(), s.Repos, s.Tags, s.Revisions,
-		s.Manifests, s.Blobs, s.BlobBytes, s.LayerLinks, s.Uploads, s.Problems, opts.Version)
+		s.Manifests, s.Blobs, s.BlobBytes, s.LayerLinks, s.Uploads, s.Problems, opts.Version,
+		mode, opts.Verify, start.UnixNano(), s.ReposRead)
 	if err != nil {
 		return fmt.Errorf("record scan: %w", err)
 	}
@@ -306,6 +346,7 @@ func checkReplaceable(ctx context.Context, dbPath string) error {
 	if fi.Size() == 0 {
 		return nil
 	}
+	rollBackInterrupted(ctx, dbPath)
 	db, err := openRead(readOnlyDSN(dbPath))
 	if err != nil {
 		return fmt.Errorf("build index %q: %w", dbPath, err)

@@ -38,6 +38,24 @@
 // file and leaves the previous index untouched. Build refuses to replace a
 // file that is not a regsql database.
 //
+// # Updating
+//
+// When the destination already holds a finished scan of the same local
+// storage by this schema version (and not a verifying one), Build updates
+// it instead, in one transaction of the file itself with SQLite's rollback
+// journal: walker.NewRescan finds what changed since that scan started
+// (less defaultChangeMargin), the rows of the repositories that changed, or
+// that link a blob that came or went, are deleted and those repositories
+// read again, blobs are added and removed, manifests no revision names any
+// more are deleted and new ones read, and the totals of the indexes above
+// them and the tag_without_revision problems of the repositories read are
+// computed again. The counts of the new scans row follow every row deleted
+// and inserted rather than counting the tables again. A cancelled context
+// rolls the transaction back; a killed process leaves a hot journal, which
+// Open (and the next Build) roll back before reading. The result equals a
+// full build row for row: TestIncrementalMatchesFull checks it after every
+// kind of change the registry makes.
+//
 // # Usage
 //
 // UsageWriter appends pulls, blob pulls, pushes and deletes (package usage's

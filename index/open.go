@@ -43,6 +43,7 @@ func Open(ctx context.Context, dbPath string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index %q: %w", dbPath, err)
 	}
+	rollBackInterrupted(ctx, dbPath)
 	sdb, err := openRead(readOnlyDSN(dbPath))
 	if err != nil {
 		return nil, fmt.Errorf("open index %q: %w", dbPath, err)

@@ -155,7 +155,7 @@ func scenario() []any {
 
 func TestScenarioCounts(t *testing.T) {
 	path, sum := buildFrom(t, scenario()...)
-	want := Summary{Repos: 5, Tags: 4, Revisions: 10, Manifests: 8, Blobs: 20, BlobBytes: 31181, LayerLinks: 6, Uploads: 1, Problems: 2}
+	want := Summary{Repos: 5, Tags: 4, Revisions: 10, Manifests: 8, Blobs: 20, BlobBytes: 31181, LayerLinks: 6, Uploads: 1, Problems: 2, ReposRead: 5}
 	sum.Duration = 0
 	if sum != want {
 		t.Errorf("build() summary = %+v, want %+v", sum, want)

@@ -22,9 +22,10 @@ import (
 // reported (the writer then creates it, listed = 0) or report flags after
 // the first record that names it.
 type writer struct {
-	ctx   context.Context
-	repos map[string]*repoRow
-	order []*repoRow // in id order
+	ctx     context.Context
+	repos   map[string]*repoRow
+	order   []*repoRow // in id order
+	firstID int64      // of order[0]: 1, or past the repositories an incremental build keeps
 
 	tags, history, revisions, layers, uploads, blobs, manifests, refs, problems *batch
 	all                                                                         []*batch
@@ -46,6 +47,7 @@ func newWriter(ctx context.Context, tx *sql.Tx) *writer {
 	w := &writer{
 		ctx:       ctx,
 		repos:     map[string]*repoRow{},
+		firstID:   1,
 		tags:      newBatch(tx, "tags", []string{"repo_id", "name", "digest", "pushed_at"}, keepFirst),
 		history:   newBatch(tx, "tag_history", []string{"repo_id", "tag", "digest", "linked_at"}, keepFirst),
 		revisions: newBatch(tx, "revisions", []string{"repo_id", "digest", "target", "linked_at"}, keepFirst),
@@ -71,7 +73,7 @@ func newWriter(ctx context.Context, tx *sql.Tx) *writer {
 func (w *writer) repo(name string) *repoRow {
 	r, ok := w.repos[name]
 	if !ok {
-		r = &repoRow{id: int64(len(w.order) + 1), name: name}
+		r = &repoRow{id: w.firstID + int64(len(w.order)), name: name}
 		w.repos[name] = r
 		w.order = append(w.order, r)
 	}
@@ -271,7 +273,18 @@ UPDATE manifests SET total_size = manifests.size + s.bytes
 // and cannot see that join, so the index records it after the load, unless
 // the walker already did for the same link.
 func recordTagsWithoutRevision(ctx context.Context, tx *sql.Tx) error {
-	const q = `
+	_, err := recordTagsWithoutRevisionIn(ctx, tx, "")
+	return err
+}
+
+// recordTagsWithoutRevisionIn is recordTagsWithoutRevision for the tags
+// whose t.repo_id meets the SQL condition repos ("IN (...)"), or every tag
+// when repos is empty. It returns how many it recorded.
+func recordTagsWithoutRevisionIn(ctx context.Context, tx *sql.Tx, repos string) (int64, error) {
+	if repos != "" {
+		repos = "AND t.repo_id " + repos
+	}
+	q := `
 INSERT INTO problems (kind, repo_id, path, digest, message)
 SELECT 'tag_without_revision', c.repo_id, c.path, c.digest, c.message
   FROM (SELECT t.repo_id, t.digest,
@@ -282,13 +295,18 @@ SELECT 'tag_without_revision', c.repo_id, c.path, c.digest, c.message
           FROM tags t
           JOIN repos r ON r.id = t.repo_id
          WHERE NOT EXISTS (SELECT 1 FROM revisions v
-                            WHERE v.repo_id = t.repo_id AND v.digest = t.digest)) c
+                            WHERE v.repo_id = t.repo_id AND v.digest = t.digest) ` + repos + `) c
  WHERE NOT EXISTS (SELECT 1 FROM problems x
                     WHERE x.kind = 'tag_without_revision' AND x.path = c.path)`
-	if _, err := tx.ExecContext(ctx, q); err != nil {
-		return fmt.Errorf("record tags without revision: %w", err)
+	res, err := tx.ExecContext(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("record tags without revision: %w", err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("record tags without revision: %w", err)
+	}
+	return n, nil
 }
 
 // unixOrNull stores a time as unix seconds, and a zero time as NULL: 0 would

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,6 +19,7 @@ type indexOptions struct {
 	DB      string
 	Workers int
 	Verify  bool
+	Full    bool
 	Quiet   bool
 	Store   storeOptions
 }
@@ -27,13 +29,19 @@ func indexCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "index",
 		Usage:     "walk a registry's storage into the index database",
-		UsageText: "regsql index (--root DIR | --config FILE) [--db FILE]",
+		UsageText: "regsql index (--root DIR | --config FILE) [--db FILE] [--full]",
 		Description: `Reads the registry's storage (repositories, tags and their history, manifest
-revisions, layer links, uploads, blobs, manifest and config bodies) into a new
-SQLite database. The database is built next to --db and renamed into place
-only when complete: an interrupted run leaves the previous index untouched.
-Anomalies (dangling links, corrupt files, unreadable directories) go to the
-problems table; the walk never stops at one bad file.
+revisions, layer links, uploads, blobs, manifest and config bodies) into a
+SQLite database. Anomalies (dangling links, corrupt files, unreadable
+directories) go to the problems table; the walk never stops at one bad file.
+
+When --db already holds an index of the same --root, made by this version's
+schema, index is incremental: it reads again only the repositories and blob
+directories that changed since that index's last run started, and updates the
+database in one transaction. Otherwise (or with --full, --verify or --config)
+it reads everything into a new database built next to --db and renamed into
+place when complete. Either way an interrupted run leaves the previous index
+as it was. The first line on stderr says which, and why.
 
 --config reads the storage through the registry's own driver (filesystem, s3,
 gcs, azure), with its REGISTRY_STORAGE_* environment overrides. On S3 the walk
@@ -42,6 +50,7 @@ once; see docs/object-storage.md.
 
 Examples:
    regsql index --root /var/lib/registry
+   regsql index --root /var/lib/registry --full
    regsql index --config /etc/docker/registry/config.yml --db /tmp/reg.db
    REGISTRY_STORAGE_S3_SECRETKEY=... regsql index --config config.yml --rps 500`,
 		Flags: append([]cli.Flag{
@@ -50,6 +59,7 @@ Examples:
 			dbFlag(&o.DB),
 			&cli.IntFlag{Name: "workers", Usage: "parallel readers (0: sized to the machine)", Destination: &o.Workers},
 			&cli.BoolFlag{Name: "verify", Usage: "also read every layer and tag history link and list every link and blob directory, to report stray files (slower; see docs/performance.md)", Destination: &o.Verify},
+			&cli.BoolFlag{Name: "full", Usage: "read everything into a new database, even when --db holds an index this run could update", Destination: &o.Full},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no summary", Destination: &o.Quiet},
 		}, storeFlags(&o.Store)...),
 		OnUsageError: onUsageError,
@@ -82,7 +92,13 @@ func runIndex(ctx context.Context, e *env, o indexOptions) error {
 		if err != nil {
 			return err
 		}
-		st, root, driver = ds, o.Root, "filesystem"
+		// The absolute path: an incremental run checks that the index is
+		// of this storage, whatever the working directory.
+		root, err = filepath.Abs(o.Root)
+		if err != nil {
+			return fmt.Errorf("resolve --root %q: %w", o.Root, err)
+		}
+		st, driver = ds, "filesystem"
 	} else {
 		ds, name, err := walker.OpenConfig(ctx, o.Config, o.Store.driverOptions())
 		if err != nil {
@@ -101,15 +117,25 @@ func runIndex(ctx context.Context, e *env, o indexOptions) error {
 		Version:  version,
 		Workers:  o.Workers,
 		Verify:   o.Verify,
+		Full:     o.Full,
 		Progress: bar.update,
+		Notice: func(s string) {
+			if !o.Quiet {
+				bar.line(s)
+			}
+		},
 	})
 	bar.done()
 	if err != nil {
 		return err
 	}
 	if !o.Quiet {
-		fmt.Fprintf(e.stderr, "indexed %s, %s, %s, %s (%s), %s in %.1fs into %s\n",
-			plural(sum.Repos, "repo"), plural(sum.Tags, "tag"), plural(sum.Manifests, "manifest"),
+		how := "indexed"
+		if sum.Incremental {
+			how = fmt.Sprintf("updated (%s read again):", plural(sum.ReposRead, "repo"))
+		}
+		fmt.Fprintf(e.stderr, "%s %s, %s, %s, %s (%s), %s in %.1fs into %s\n",
+			how, plural(sum.Repos, "repo"), plural(sum.Tags, "tag"), plural(sum.Manifests, "manifest"),
 			plural(sum.Blobs, "blob"), humanBytes(sum.BlobBytes), plural(sum.Problems, "problem"),
 			sum.Duration.Seconds(), o.DB)
 		if r := requestSummary(st); r != "" {

@@ -211,3 +211,38 @@ func TestErrors(t *testing.T) {
 		t.Errorf("a failed index left %s behind", missing)
 	}
 }
+
+// TestIndexFullOrIncremental runs index over and over on one database and
+// checks that each run says what kind it is and why.
+func TestIndexFullOrIncremental(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sample.db")
+	tests := []struct {
+		name  string
+		flags []string
+		want  []string
+	}{
+		{name: "no index yet", want: []string{"full build: no index at", "indexed "}},
+		{name: "same storage again", want: []string{"incremental: reading only what changed since the scan that started", "updated ("}},
+		{name: "asked for a full one", flags: []string{"--full"}, want: []string{"full build: asked for", "indexed "}},
+		{name: "verifying", flags: []string{"--verify"}, want: []string{"full build: verifying reads everything"}},
+		{name: "after a verifying one", want: []string{"full build: the latest scan was a verifying one"}},
+		{name: "incremental again", want: []string{"incremental: "}},
+		{name: "quiet", flags: []string{"--quiet"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, err := run(t, "", append([]string{"index", "--root", sample, "--db", db}, tt.flags...)...)
+			if err != nil {
+				t.Fatalf("index: %v\n%s", err, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("index %v stderr = %q, want it to contain %q", tt.flags, stderr, w)
+				}
+			}
+			if len(tt.want) == 0 && stderr != "" {
+				t.Errorf("index %v stderr = %q, want nothing", tt.flags, stderr)
+			}
+		})
+	}
+}

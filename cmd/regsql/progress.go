@@ -49,6 +49,17 @@ func (p *progressBar) update(pr walker.Progress) {
 	p.drawn = true
 }
 
+// line writes a line of its own, above the bar when one is drawn.
+func (p *progressBar) line(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+	fmt.Fprintln(p.w, s)
+}
+
 func (p *progressBar) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

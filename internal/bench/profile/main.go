@@ -45,7 +45,7 @@ func run(root, db, cpu, heap string) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return fmt.Errorf("start CPU profile: %w", err)
 	}
-	sum, err := index.Build(context.Background(), db, st, index.BuildOptions{Root: root, Driver: "filesystem"})
+	sum, err := index.Build(context.Background(), db, st, index.BuildOptions{Root: root, Driver: "filesystem", Full: true})
 	pprof.StopCPUProfile()
 	if err != nil {
 		return err

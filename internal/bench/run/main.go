@@ -1,9 +1,12 @@
 // Command run is `make bench`'s driver: for each tree size it generates (or
 // reuses) a storage tree, then measures regsql index, distribution's
 // MarkAndSweep dry run and the floor reference on the same warm tree, each
-// in its own process, and prints the medians.
+// in its own process, and prints the medians. Then, on each tree, it
+// measures an incremental regsql index after a change of -change of the
+// repositories (gen.ChangeTree, undone afterwards) beside a full index of
+// the changed tree.
 //
-//	run -bin DIR [-cache DIR] [-sizes "small medium"] [-runs 3] [-large-runs 1]
+//	run -bin DIR [-cache DIR] [-sizes "small medium"] [-runs 3] [-large-runs 1] [-change 0.01]
 //
 // DIR holds the regsql, gcdry and floor binaries (the Makefile builds
 // them).
@@ -20,7 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regsql/regsql/index"
 	"github.com/regsql/regsql/internal/bench"
+	"github.com/regsql/regsql/internal/gen"
 )
 
 func main() {
@@ -29,11 +34,12 @@ func main() {
 	sizes := flag.String("sizes", "small medium", "tree presets to measure, space separated")
 	runs := flag.Int("runs", 3, "measured runs of each program per tree; the median is printed")
 	largeRuns := flag.Int("large-runs", 1, "measured runs on the large tree")
+	change := flag.Float64("change", 0.01, "fraction of the repositories changed before the incremental index (0: not measured)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *bin, *cache, strings.Fields(*sizes), *runs, *largeRuns); err != nil {
+	if err := run(ctx, *bin, *cache, strings.Fields(*sizes), *runs, *largeRuns, *change); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -46,7 +52,7 @@ type row struct {
 	runs             int
 }
 
-func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns int) error {
+func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns int, change float64) error {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
@@ -56,7 +62,10 @@ func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns
 	}
 	regsql, gcdry, floor := filepath.Join(bin, "regsql"), filepath.Join(bin, "gcdry"), filepath.Join(bin, "floor")
 	loadBefore := loadAvg()
-	var rows []row
+	var (
+		rows    []row
+		incRows []incRow
+	)
 	for _, size := range sizes {
 		t, err := bench.EnsureTree(ctx, cache, size, logf)
 		if err != nil {
@@ -74,7 +83,7 @@ func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns
 			runs []bench.Run
 		}{
 			{name: "floor", path: floor, args: []string{"-root", t.Dir}},
-			{name: "regsql index", path: regsql, args: []string{"index", "--quiet", "--root", t.Dir, "--db", db}},
+			{name: "regsql index", path: regsql, args: []string{"index", "--quiet", "--full", "--root", t.Dir, "--db", db}},
 			{name: "gc dry run", path: gcdry, args: []string{"-root", t.Dir}},
 		}
 		// Warm the page cache (and the kernel's dentries) before measuring.
@@ -103,6 +112,13 @@ func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns
 			tree: t, floor: bench.Median(programs[0].runs), index: bench.Median(programs[1].runs),
 			gc: bench.Median(programs[2].runs), dbBytes: fi.Size(), runs: n,
 		})
+		if change > 0 {
+			r, err := measureIncremental(ctx, regsql, out, t, change, n, logf)
+			if err != nil {
+				return err
+			}
+			incRows = append(incRows, r)
+		}
 	}
 	fmt.Printf("\nload average before: %s, after: %s; %d CPUs\n\n", loadBefore, loadAvg(), numCPU())
 	fmt.Println("| tree | manifests | link files | files+dirs | runs | regsql index | RSS | GC dry run | RSS | GC ÷ index | floor | RSS | index ÷ floor | db |")
@@ -116,7 +132,110 @@ func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns
 			r.floor.Wall.Seconds(), mb(r.floor.MaxRSS), r.index.Wall.Seconds()/r.floor.Wall.Seconds(),
 			mb(r.dbBytes))
 	}
+	if len(incRows) > 0 {
+		fmt.Printf("\nincremental regsql index after a change of %.0f%% of the repositories, beside a full index of the changed tree:\n\n", change*100)
+		fmt.Println("| tree | runs | repos changed | blobs added | repos read | full index | RSS | incremental | RSS | full ÷ incremental |")
+		fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, r := range incRows {
+			fmt.Printf("| %s | %d | %d | %d | %d | %.2f s | %.0f MB | %.2f s | %.0f MB | **%.1f×** |\n",
+				r.tree.Preset, r.runs, r.change.Repos, r.change.Blobs, r.read,
+				r.full.Wall.Seconds(), mb(r.full.MaxRSS), r.incr.Wall.Seconds(), mb(r.incr.MaxRSS),
+				r.full.Wall.Seconds()/r.incr.Wall.Seconds())
+		}
+	}
 	return nil
+}
+
+// incRow is an incremental index measured on one tree.
+type incRow struct {
+	tree       bench.Tree
+	change     gen.ChurnStats
+	read       int
+	full, incr bench.Run
+	runs       int
+}
+
+// measureIncremental measures, runs times: a full index of tree t (not
+// measured: the index to update), a change of the tree, an incremental
+// index of the change and a full index of the changed tree; then it checks
+// that both indexes count the same and reverts the change.
+func measureIncremental(ctx context.Context, regsql, out string, t bench.Tree, fraction float64, runs int, logf func(string, ...any)) (incRow, error) {
+	r := incRow{tree: t, runs: runs}
+	incDB, fullDB := filepath.Join(out, t.Preset+"-incremental.db"), filepath.Join(out, t.Preset+"-changed.db")
+	index := func(db string, args ...string) (bench.Run, error) {
+		return bench.Measure(ctx, regsql, append([]string{"index", "--quiet", "--root", t.Dir, "--db", db}, args...)...)
+	}
+	var fulls, incrs []bench.Run
+	for i := range runs {
+		if _, err := index(incDB, "--full"); err != nil {
+			return r, err
+		}
+		c, err := bench.ChangeTree(t, fraction, 1)
+		if err != nil {
+			return r, err
+		}
+		r.change = c.Stats()
+		incr, full, read, err := measureChanged(ctx, index, incDB, fullDB)
+		if rerr := c.Revert(); rerr != nil && err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return r, err
+		}
+		logf("%s run %d/%d: incremental %6.2fs %4.0f MB (%d repos read), full %6.2fs %4.0f MB",
+			t.Preset, i+1, runs, incr.Wall.Seconds(), mb(incr.MaxRSS), read, full.Wall.Seconds(), mb(full.MaxRSS))
+		r.read = read
+		incrs, fulls = append(incrs, incr), append(fulls, full)
+	}
+	r.incr, r.full = bench.Median(incrs), bench.Median(fulls)
+	return r, nil
+}
+
+// measureChanged runs the incremental and the full index of a changed
+// tree, and checks that they agree.
+func measureChanged(ctx context.Context, index func(string, ...string) (bench.Run, error), incDB, fullDB string) (incr, full bench.Run, read int, err error) {
+	if incr, err = index(incDB); err != nil {
+		return
+	}
+	if full, err = index(fullDB, "--full"); err != nil {
+		return
+	}
+	a, mode, read, err := latestScan(ctx, incDB)
+	if err != nil {
+		return
+	}
+	b, _, _, err := latestScan(ctx, fullDB)
+	if err != nil {
+		return
+	}
+	if mode != "incremental" {
+		err = fmt.Errorf("the index of the changed tree was not incremental")
+		return
+	}
+	if a != b {
+		err = fmt.Errorf("the incremental index counts %+v, the full one %+v", a, b)
+	}
+	return
+}
+
+// latestScan returns the counts of an index's latest scan, its mode and
+// how many repositories it read.
+func latestScan(ctx context.Context, path string) (counts string, mode string, read int, err error) {
+	db, err := index.Open(ctx, path)
+	if err != nil {
+		return "", "", 0, err
+	}
+	defer db.Close()
+	s, err := db.Scan(ctx)
+	if err != nil {
+		return "", "", 0, err
+	}
+	err = db.SQLX().QueryRowContext(ctx, `SELECT mode, repos_read FROM scans ORDER BY id DESC LIMIT 1`).Scan(&mode, &read)
+	if err != nil {
+		return "", "", 0, fmt.Errorf("read scan of %q: %w", path, err)
+	}
+	counts = fmt.Sprint(s.Repos, s.Tags, s.Revisions, s.Manifests, s.Blobs, s.BlobBytes, s.LayerLinks, s.Uploads, s.Problems)
+	return counts, mode, read, nil
 }
 
 func mb(n int64) float64 { return float64(n) / 1e6 }

@@ -152,10 +152,16 @@ func openDir(dirfd int, name string) (int, error) {
 	}
 }
 
+// probeBufs are buffers for readNames: a probe lists tens of thousands of
+// directories.
+var probeBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
 // readNames lists the open directory fd, but for . and ..
 func readNames(fd int) ([]string, error) {
 	var names []string
-	buf := make([]byte, 16<<10)
+	bp := probeBufs.Get().(*[]byte)
+	defer probeBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := unix.ReadDirent(fd, buf)
 		if errors.Is(err, unix.EINTR) {

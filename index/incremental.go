@@ -125,7 +125,7 @@ func updateDSN(path string) string {
 		"_pragma": {
 			"busy_timeout(60000)",
 			"synchronous(FULL)",
-			"cache_size(-65536)",
+			"cache_size(-32768)",
 		},
 	}
 	return fileURI(path) + "?" + q.Encode()

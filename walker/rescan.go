@@ -1,7 +1,9 @@
 package walker
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"runtime"
 	"slices"
@@ -181,10 +183,56 @@ func allShards() []string {
 
 // shardState is what a rescan knows of one shard directory listed again:
 // the blobs the earlier walk found there, and which of them it found
-// again. Only the worker listing the shard touches it.
+// again. sha256 ones are kept as sorted keys, 32 bytes each: a change of 1%
+// of a large registry lists half its shards again. Only the worker
+// listing the shard touches it.
 type shardState struct {
-	old   map[digest.Digest]bool
-	found map[digest.Digest]bool
+	keys  [][32]byte
+	found []bool
+	other map[digest.Digest]bool // other algorithms: found again or not
+}
+
+func (s *shardState) add(d digest.Digest) {
+	if key, ok := sha256Key(d); ok {
+		s.keys = append(s.keys, key)
+		return
+	}
+	if s.other == nil {
+		s.other = map[digest.Digest]bool{}
+	}
+	s.other[d] = false
+}
+
+// known says whether the earlier walk found d in the shard, and notes that
+// it is there still.
+func (s *shardState) known(d digest.Digest) bool {
+	if key, ok := sha256Key(d); ok {
+		i, found := slices.BinarySearchFunc(s.keys, key, func(k, want [32]byte) int { return bytes.Compare(k[:], want[:]) })
+		if found {
+			s.found[i] = true
+		}
+		return found
+	}
+	if _, ok := s.other[d]; ok {
+		s.other[d] = true
+		return true
+	}
+	return false
+}
+
+// gone calls f for every blob the earlier walk found in the shard that
+// the listing did not find again.
+func (s *shardState) gone(f func(digest.Digest)) {
+	for i, key := range s.keys {
+		if !s.found[i] {
+			f(digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(key[:])))
+		}
+	}
+	for d, found := range s.other {
+		if !found {
+			f(d)
+		}
+	}
 }
 
 // rescanBlobs lists blobs/ and its algorithm directories as a Walk does,
@@ -213,12 +261,14 @@ func (r *Rescan) rescanBlobs(ctx context.Context, st *DirStorage, has map[string
 			mu.Unlock()
 			return false
 		}
-		s := &shardState{old: map[digest.Digest]bool{}, found: map[digest.Digest]bool{}}
-		if err := base.ShardBlobs(shard, func(d digest.Digest) { s.old[d] = true }); err != nil {
+		s := &shardState{}
+		if err := base.ShardBlobs(shard, s.add); err != nil {
 			readErr = fmt.Errorf("read the earlier walk's blobs in %s: %w", shard, err)
 			cancel(readErr)
 			return false
 		}
+		slices.SortFunc(s.keys, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+		s.found = make([]bool, len(s.keys))
 		mu.Lock()
 		defer mu.Unlock()
 		offered[shard], shards[shard] = true, s
@@ -228,11 +278,7 @@ func (r *Rescan) rescanBlobs(ctx context.Context, st *DirStorage, has map[string
 		mu.Lock()
 		s := shards[shardOf(d)]
 		mu.Unlock()
-		if !s.old[d] {
-			return false
-		}
-		s.found[d] = true
-		return true
+		return s.known(d)
 	}
 
 	go func() {
@@ -267,11 +313,7 @@ func (r *Rescan) rescanBlobs(ctx context.Context, st *DirStorage, has map[string
 	}
 	for shard, s := range shards {
 		r.Relisted = append(r.Relisted, shard)
-		for d := range s.old {
-			if !s.found[d] {
-				r.removed[d] = true
-			}
-		}
+		s.gone(func(d digest.Digest) { r.removed[d] = true })
 	}
 	for _, shard := range allShards() {
 		if offered[shard] {

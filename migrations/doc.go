@@ -6,6 +6,9 @@
 // migration that adds a column adds its doc too: a test fails otherwise.
 // 00004_usage.sql creates the usage tables (pulls, pushes and deletes that
 // the registry's logs and notifications report) and their views.
+// 00005_report_indexes.sql gives the indexes the built-in reports read in
+// digest order the columns they need, so that a report merges indexes
+// rather than looking rows up.
 //
 // The index is rebuilt from storage on every "regsql index", so a migration
 // never has to carry the storage's data forward. The usage tables are the

@@ -19,43 +19,63 @@ candidate(repo_id, name, digest, reason) AS (
        AND t.name REGEXP :pattern
        AND (:older_than = 0 OR t.pushed_at <= :now - :older_than)
 ),
--- keep_reach: what the tags that stay still reach, through index children.
-keep_reach(repo_id, digest, target) AS (
-    SELECT t.repo_id, v.digest, v.target
-      FROM tags t
-      JOIN revisions v ON v.repo_id = t.repo_id AND v.digest = t.digest
-     WHERE NOT EXISTS (SELECT 1 FROM candidate c WHERE c.repo_id = t.repo_id AND c.name = t.name)
+-- below: the revisions the candidates name, and the index children below
+-- them in the same repository: what might go.
+below(repo_id, digest, target) AS (
+    SELECT v.repo_id, v.digest, v.target
+      FROM candidate c
+     CROSS JOIN revisions v ON v.repo_id = c.repo_id AND v.digest = c.digest
     UNION
-    SELECT k.repo_id, v.digest, v.target
-      FROM keep_reach k
-      JOIN refs c ON c.manifest_digest = k.target AND c.kind = 'child'
-      JOIN revisions v ON v.repo_id = k.repo_id AND v.digest = c.digest
+    SELECT b.repo_id, v.digest, v.target
+      FROM below b
+     CROSS JOIN refs c ON c.manifest_digest = b.target AND c.kind = 'child'
+     CROSS JOIN revisions v ON v.repo_id = b.repo_id AND v.digest = c.digest
+),
+-- above: each of those, and the revisions of its repository whose bodies
+-- list it as an index child, recursively.
+above(repo_id, digest, node) AS (
+    SELECT repo_id, digest, digest FROM below
+    UNION
+    SELECT a.repo_id, a.digest, p.digest
+      FROM above a
+     CROSS JOIN refs c ON c.digest = a.node AND c.kind = 'child'
+     CROSS JOIN revisions p ON p.target = c.manifest_digest AND p.repo_id = a.repo_id
+),
+-- kept: what the tags that stay still reach, directly or through indexes:
+-- a revision with a tag that stays above it. Walking up from the few
+-- revisions that might go is cheaper than walking down from every tag.
+kept(repo_id, digest) AS MATERIALIZED (
+    SELECT DISTINCT a.repo_id, a.digest
+      FROM above a
+     WHERE EXISTS (SELECT 1 FROM tags t
+                    WHERE t.digest = a.node AND t.repo_id = a.repo_id
+                      AND NOT EXISTS (SELECT 1 FROM candidate c WHERE c.repo_id = t.repo_id AND c.name = t.name))
 ),
 -- unit: a manifest that loses its last tag, and the children that go with it.
 unit(repo_id, root, digest, target) AS (
     SELECT DISTINCT v.repo_id, v.digest, v.digest, v.target
       FROM candidate c
-      JOIN revisions v ON v.repo_id = c.repo_id AND v.digest = c.digest
-     WHERE NOT EXISTS (SELECT 1 FROM keep_reach k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
+     CROSS JOIN revisions v ON v.repo_id = c.repo_id AND v.digest = c.digest
+     WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
     UNION
     SELECT u.repo_id, u.root, v.digest, v.target
       FROM unit u
-      JOIN refs c ON c.manifest_digest = u.target AND c.kind = 'child'
-      JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = c.digest
-     WHERE NOT EXISTS (SELECT 1 FROM keep_reach k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
+     CROSS JOIN refs c ON c.manifest_digest = u.target AND c.kind = 'child'
+     CROSS JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = c.digest
+     WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
 ),
 unit_blobs(repo_id, root, blob) AS (
     SELECT repo_id, root, target FROM unit
     UNION
     SELECT u.repo_id, u.root, r.digest
       FROM unit u
-      JOIN refs r ON r.manifest_digest = u.target AND r.kind IN ('config', 'layer', 'child')
+     CROSS JOIN refs r ON r.manifest_digest = u.target AND r.kind IN ('config', 'layer', 'child')
 ),
 -- freed: the blobs no revision outside the unit uses, in any repository.
 freed(repo_id, root, bytes) AS (
     SELECT ub.repo_id, ub.root, sum(b.size)
       FROM unit_blobs ub
-      JOIN blobs b ON b.digest = ub.blob
+     CROSS JOIN blobs b ON b.digest = ub.blob
      WHERE NOT EXISTS (
              SELECT 1 FROM revisions v
               WHERE v.target = ub.blob
@@ -63,7 +83,7 @@ freed(repo_id, root, bytes) AS (
        AND NOT EXISTS (
              SELECT 1 FROM refs r
                JOIN revisions v ON v.target = r.manifest_digest
-              WHERE r.digest = ub.blob AND r.kind IN ('config', 'layer', 'child')
+              WHERE r.digest = ub.blob AND +r.kind IN ('config', 'layer', 'child')
                 AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
      GROUP BY ub.repo_id, ub.root
 )

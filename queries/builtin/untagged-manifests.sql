@@ -12,28 +12,88 @@
 -- children that no other revision in any repository uses. Two rows sharing
 -- a layer both leave it out; "regsql run reclaimable --from FILE" gives
 -- the exact total of a list.
+-- Whether a revision is kept is found by walking up from the few
+-- revisions no tag names, rather than down from every tag.
 WITH RECURSIVE
--- kept: what a tag reaches, and with keep_referrers the referrers of what
--- is kept (a signature of an SBOM of a tagged image too).
-kept(repo_id, digest) AS (
-    SELECT repo_id, digest FROM tagged_manifests
-    UNION
-    SELECT v.repo_id, v.digest
-      FROM kept k
-      JOIN manifests m ON m.subject_digest = k.digest
-      JOIN revisions v ON v.target = m.digest AND v.repo_id = k.repo_id
-     WHERE :keep_referrers <> 0
+-- untagged: revisions no tag of their repository names, in one merge of
+-- the two indexes.
+untagged(digest, repo_id) AS MATERIALIZED (
+    SELECT digest, repo_id FROM revisions
+    EXCEPT
+    SELECT digest, repo_id FROM tags
+     ORDER BY 1, 2
 ),
-candidate(repo_id, digest, target, linked_at) AS (
+-- parented: revisions some index of their repository lists as a child.
+parented(repo_id, digest) AS MATERIALIZED (
+    SELECT DISTINCT p.repo_id, c.digest
+      FROM refs c
+     CROSS JOIN revisions p ON p.target = c.manifest_digest
+     WHERE c.kind = 'child'
+),
+-- referrer: with keep_referrers, the revisions whose manifest has a
+-- subject.
+referrer(repo_id, digest, subject) AS MATERIALIZED (
+    SELECT v.repo_id, v.digest, m.subject_digest
+      FROM manifests m
+     CROSS JOIN revisions v ON v.target = m.digest
+     WHERE m.subject_digest IS NOT NULL AND :keep_referrers <> 0
+),
+-- up: from each untagged referrer, what would keep it: the subject it
+-- refers to, and so on (phase 0), then the indexes of the repository that
+-- list it as a child (phase 1). An untagged revision that is no referrer
+-- is kept only through an index that lists it, and is then no candidate.
+up(repo_id, start, node, phase) AS (
+    SELECT u.repo_id, u.digest, u.digest, 0
+      FROM untagged u
+     CROSS JOIN referrer f ON f.repo_id = u.repo_id AND f.digest = u.digest
+    UNION
+    SELECT up.repo_id, up.start, s.digest, 0
+      FROM up
+     CROSS JOIN referrer f ON f.repo_id = up.repo_id AND f.digest = up.node
+     CROSS JOIN revisions s ON s.repo_id = up.repo_id AND s.digest = f.subject
+     WHERE up.phase = 0
+    UNION
+    SELECT up.repo_id, up.start, p.digest, 1
+      FROM up
+     CROSS JOIN refs c ON c.digest = up.node AND c.kind = 'child'
+     CROSS JOIN revisions p ON p.target = c.manifest_digest AND p.repo_id = up.repo_id
+),
+-- candidate: untagged revisions that no index of their repository lists
+-- and that nothing keeps (with keep_referrers, a kept subject).
+candidate(repo_id, digest, target, linked_at) AS MATERIALIZED (
     SELECT v.repo_id, v.digest, v.target, v.linked_at
-      FROM revisions v
-      JOIN repos r ON r.id = v.repo_id
+      FROM repos r
+      JOIN untagged u ON u.repo_id = r.id
+     CROSS JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = u.digest
      WHERE r.name REGEXP :repo
-       AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
-       AND NOT EXISTS (SELECT 1 FROM refs c
-                         JOIN revisions p ON p.target = c.manifest_digest AND p.repo_id = v.repo_id
-                        WHERE c.digest = v.digest AND c.kind = 'child')
+       AND NOT EXISTS (SELECT 1 FROM parented p WHERE p.repo_id = u.repo_id AND p.digest = u.digest)
+       AND NOT EXISTS (SELECT 1 FROM up
+                        WHERE up.repo_id = u.repo_id AND up.start = u.digest AND up.node <> u.digest
+                          AND EXISTS (SELECT 1 FROM tags t WHERE t.digest = up.node AND t.repo_id = up.repo_id))
        AND (:older_than = 0 OR v.linked_at <= :now - :older_than)
+),
+-- below: the revisions under the candidates, through index children in
+-- the same repository; tagged: those a tag reaches from above.
+below(repo_id, digest, target) AS (
+    SELECT repo_id, digest, target FROM candidate
+    UNION
+    SELECT b.repo_id, v.digest, v.target
+      FROM below b
+     CROSS JOIN refs c ON c.manifest_digest = b.target AND c.kind = 'child'
+     CROSS JOIN revisions v ON v.repo_id = b.repo_id AND v.digest = c.digest
+),
+above(repo_id, digest, node) AS (
+    SELECT repo_id, digest, digest FROM below
+    UNION
+    SELECT a.repo_id, a.digest, p.digest
+      FROM above a
+     CROSS JOIN refs c ON c.digest = a.node AND c.kind = 'child'
+     CROSS JOIN revisions p ON p.target = c.manifest_digest AND p.repo_id = a.repo_id
+),
+tagged(repo_id, digest) AS MATERIALIZED (
+    SELECT DISTINCT a.repo_id, a.digest
+      FROM above a
+     WHERE EXISTS (SELECT 1 FROM tags t WHERE t.digest = a.node AND t.repo_id = a.repo_id)
 ),
 -- unit: a candidate and the untagged revisions below it, which go with it.
 unit(repo_id, root, digest, target) AS (
@@ -41,9 +101,9 @@ unit(repo_id, root, digest, target) AS (
     UNION
     SELECT u.repo_id, u.root, v.digest, v.target
       FROM unit u
-      JOIN refs c ON c.manifest_digest = u.target AND c.kind = 'child'
-      JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = c.digest
-     WHERE NOT EXISTS (SELECT 1 FROM tagged_manifests tm WHERE tm.repo_id = v.repo_id AND tm.digest = v.digest)
+     CROSS JOIN refs c ON c.manifest_digest = u.target AND c.kind = 'child'
+     CROSS JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = c.digest
+     WHERE NOT EXISTS (SELECT 1 FROM tagged tm WHERE tm.repo_id = v.repo_id AND tm.digest = v.digest)
 ),
 -- unit_blobs: what the unit's revisions use, as repo_blobs counts it.
 unit_blobs(repo_id, root, blob) AS (
@@ -51,12 +111,12 @@ unit_blobs(repo_id, root, blob) AS (
     UNION
     SELECT u.repo_id, u.root, r.digest
       FROM unit u
-      JOIN refs r ON r.manifest_digest = u.target AND r.kind IN ('config', 'layer', 'child')
+     CROSS JOIN refs r ON r.manifest_digest = u.target AND r.kind IN ('config', 'layer', 'child')
 ),
 freed(repo_id, root, bytes) AS (
     SELECT ub.repo_id, ub.root, sum(b.size)
       FROM unit_blobs ub
-      JOIN blobs b ON b.digest = ub.blob
+     CROSS JOIN blobs b ON b.digest = ub.blob
      WHERE NOT EXISTS (
              SELECT 1 FROM revisions v
               WHERE v.target = ub.blob
@@ -64,7 +124,7 @@ freed(repo_id, root, bytes) AS (
        AND NOT EXISTS (
              SELECT 1 FROM refs r
                JOIN revisions v ON v.target = r.manifest_digest
-              WHERE r.digest = ub.blob AND r.kind IN ('config', 'layer', 'child')
+              WHERE r.digest = ub.blob AND +r.kind IN ('config', 'layer', 'child')
                 AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
      GROUP BY ub.repo_id, ub.root
 )

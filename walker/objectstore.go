@@ -76,8 +76,13 @@ func (s *DriverStorage) list(ctx context.Context) (*listing, error) {
 	parts := make([]*listing, len(ranges))
 	errs := make([]error, len(ranges))
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxListings)
 	for i, r := range ranges {
-		wg.Go(func() { parts[i], errs[i] = s.listRange(ctx, r) })
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			parts[i], errs[i] = s.listRange(ctx, r)
+		})
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -112,6 +117,12 @@ type keyRange struct{ after, until string }
 // maxRanges bounds how many ranges a listing is split into; each costs at
 // most one listing page more than one flat listing would.
 const maxRanges = 64
+
+// maxListings bounds the ranges listed at once. The AWS SDK decodes a page
+// of 1000 keys through a whole XML tree of some 5 MB: 8 pages in flight
+// keep a listing's memory near 40 MB, and the listing is a small part of
+// a walk's requests anyway.
+const maxListings = 8
 
 // cutPoints returns the directories at which the listing is split, sorted
 // as keys below them sort: the blob prefix directories and the top-level

@@ -20,9 +20,14 @@ import (
 // garbage collection with no grace period, and then pulls every tag that
 // stays: every manifest, child, config and layer must download and verify.
 // Every deleted tag must be gone, and the GC must free what the plan said.
+// On the filesystem and on S3.
 func TestNothingKeptIsLost(t *testing.T) {
+	registrytest.ForEachBackend(t, testNothingKeptIsLost)
+}
+
+func testNothingKeptIsLost(t *testing.T, backend registrytest.Backend) {
 	ctx := context.Background()
-	reg, v := variedRegistry(t)
+	reg, v := variedRegistryOn(t, backend)
 	before := allTags(t, reg)
 
 	p := planFor(t, reg, v.cands, v.opts)
@@ -48,10 +53,7 @@ func TestNothingKeptIsLost(t *testing.T) {
 	checkJournalMatches(t, readJournal(t, jpath), reg, p)
 
 	// The registry's GC, in regsql's implementation, with no grace.
-	st, err := walker.OpenRoot(reg.Root())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStorage(t, reg)
 	gp, err := gc.NewPlan(ctx, st, gc.Options{})
 	if err != nil {
 		t.Fatalf("gc.NewPlan() error = %v", err)
@@ -129,12 +131,17 @@ func checkJournalMatches(t *testing.T, entries []journal.Entry, reg *registrytes
 }
 
 // TestStorageMatchesAPI executes the same plan on two identical registries,
-// one through the API and one on storage, and compares the trees.
+// one through the API and one on storage (on the filesystem, or on S3
+// through the s3 driver), and compares the trees.
 func TestStorageMatchesAPI(t *testing.T) {
+	registrytest.ForEachBackend(t, testStorageMatchesAPI)
+}
+
+func testStorageMatchesAPI(t *testing.T, backend registrytest.Backend) {
 	ctx := context.Background()
 	api, v := variedRegistry(t)
-	sto, _ := variedRegistry(t)
-	if d := diffTrees(tree(t, api.Root()), tree(t, sto.Root())); len(d) > 0 {
+	sto, _ := variedRegistryOn(t, backend)
+	if d := diffTrees(tree(t, api.Root()), storageTree(t, sto)); len(d) > 0 {
 		t.Fatalf("the two registries differ before the test:\n%s", strings.Join(d, "\n"))
 	}
 
@@ -147,10 +154,10 @@ func TestStorageMatchesAPI(t *testing.T) {
 		t.Fatalf("API Execute() error = %v", err)
 	}
 	js, _ := newJournal(t, "storage")
-	if _, err := ps.Execute(ctx, storageExec(t, sto.Root()), js, ExecOptions{}); err != nil {
+	if _, err := ps.Execute(ctx, storageExec(t, sto), js, ExecOptions{}); err != nil {
 		t.Fatalf("storage Execute() error = %v", err)
 	}
-	if d := diffTrees(tree(t, api.Root()), tree(t, sto.Root())); len(d) > 0 {
+	if d := diffTrees(tree(t, api.Root()), storageTree(t, sto)); len(d) > 0 {
 		t.Errorf("API and storage executors left different trees:\n%s", strings.Join(d, "\n"))
 	}
 	if got, want := allTags(t, sto), allTags(t, api); !slices.Equal(got, want) {
@@ -233,7 +240,7 @@ func TestExecutorsRefuseWhatChanged(t *testing.T) {
 
 			var ex Executor = fastAPI(t, reg.URL)
 			if name == "storage" {
-				ex = storageExec(t, reg.Root())
+				ex = storageExec(t, reg)
 			}
 			j, _ := newJournal(t, name)
 			sum, err := p.Execute(ctx, ex, j, ExecOptions{})

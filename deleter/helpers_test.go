@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/regsql/regsql/index"
@@ -73,10 +74,47 @@ func buildIndex(t *testing.T, root string) *index.DB {
 	return db
 }
 
+// openStorage opens a test registry's storage as regsql does: the
+// directory of a filesystem registry (--root), the config of one on S3
+// (--config).
+func openStorage(t *testing.T, reg *registrytest.Registry) walker.Remover {
+	t.Helper()
+	if reg.Backend() == registrytest.Filesystem {
+		st, err := walker.OpenRoot(reg.Root())
+		if err != nil {
+			t.Fatalf("open storage: %v", err)
+		}
+		return st
+	}
+	st, _, err := walker.OpenConfig(context.Background(), reg.ConfigPath(), walker.DriverOptions{})
+	if err != nil {
+		t.Fatalf("open storage: %v", err)
+	}
+	return st
+}
+
+// indexOf indexes a test registry's storage afresh into t.TempDir().
+func indexOf(t *testing.T, reg *registrytest.Registry) *index.DB {
+	t.Helper()
+	if reg.Backend() == registrytest.Filesystem {
+		return buildIndex(t, reg.Root())
+	}
+	path := filepath.Join(t.TempDir(), "regsql.db")
+	if _, err := index.Build(context.Background(), path, openStorage(t, reg), index.BuildOptions{Root: reg.ConfigPath(), Driver: "s3", Version: "test"}); err != nil {
+		t.Fatalf("index.Build() error = %v", err)
+	}
+	db, err := index.Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("index.Open() error = %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // planFor indexes reg and plans cands on it.
 func planFor(t *testing.T, reg *registrytest.Registry, cands []queries.Candidate, opts PlanOptions) *Plan {
 	t.Helper()
-	p, err := NewPlan(context.Background(), buildIndex(t, reg.Root()), cands, opts)
+	p, err := NewPlan(context.Background(), indexOf(t, reg), cands, opts)
 	if err != nil {
 		t.Fatalf("NewPlan() error = %v", err)
 	}
@@ -123,13 +161,9 @@ func fastAPI(t *testing.T, url string, change ...func(*APIOptions)) *APIExecutor
 
 // storageExec is a storage executor on the registry's storage, told the
 // registry is stopped.
-func storageExec(t *testing.T, root string) *StorageExecutor {
+func storageExec(t *testing.T, reg *registrytest.Registry) *StorageExecutor {
 	t.Helper()
-	st, err := walker.OpenRoot(root)
-	if err != nil {
-		t.Fatalf("open storage: %v", err)
-	}
-	return NewStorageExecutor(st, StorageOptions{RegistryStopped: true, UploadGrace: time.Hour})
+	return NewStorageExecutor(openStorage(t, reg), StorageOptions{RegistryStopped: true, UploadGrace: time.Hour})
 }
 
 // newJournal creates a journal in t.TempDir() and returns it and its path.
@@ -178,6 +212,35 @@ func tree(t *testing.T, root string) map[string]string {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// storageTree is tree of a registry's storage: of its directory, or of its
+// bucket's objects (an object store has no empty directories; tree has no
+// directories at all).
+func storageTree(t *testing.T, reg *registrytest.Registry) map[string]string {
+	t.Helper()
+	if reg.Backend() == registrytest.Filesystem {
+		return tree(t, reg.Root())
+	}
+	ctx := context.Background()
+	out := map[string]string{}
+	drv := reg.Driver()
+	err := drv.Walk(ctx, "/", func(fi storagedriver.FileInfo) error {
+		if fi.IsDir() {
+			return nil
+		}
+		b, err := drv.GetContent(ctx, fi.Path())
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		out[strings.TrimPrefix(fi.Path(), "/")] = hex.EncodeToString(sum[:])
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list the registry's bucket: %v", err)
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package deleter
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -90,6 +89,13 @@ var template struct {
 // variedRegistry starts a registry on a fresh copy of the varied storage.
 func variedRegistry(t *testing.T) (*registrytest.Registry, varied) {
 	t.Helper()
+	return variedRegistryOn(t, registrytest.Filesystem)
+}
+
+// variedRegistryOn starts a registry with backend b on a fresh copy of the
+// varied storage: the same files on the filesystem or in a bucket.
+func variedRegistryOn(t *testing.T, b registrytest.Backend) (*registrytest.Registry, varied) {
+	t.Helper()
 	template.once.Do(func() {
 		dir, err := os.MkdirTemp("", "deleter-varied-")
 		if err != nil {
@@ -108,29 +114,7 @@ func variedRegistry(t *testing.T) (*registrytest.Registry, varied) {
 	if template.err != nil || template.dir == "" {
 		t.Fatalf("push the varied registry: %v", template.err)
 	}
-	root := filepath.Join(t.TempDir(), "storage")
-	if err := copyTree(template.dir, root); err != nil {
-		t.Fatalf("copy the varied registry: %v", err)
-	}
-	return registrytest.Start(t, registrytest.WithRoot(root)), template.v
-}
-
-func copyTree(from, to string) error {
-	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		dst := filepath.Join(to, rel)
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
+	return registrytest.Start(t, registrytest.WithBackend(b), registrytest.WithStorageFrom(template.dir)), template.v
 }
 
 func TestMain(m *testing.M) {

@@ -77,7 +77,7 @@ func checkJournal(t *testing.T, p *Plan, entries []journal.Entry) {
 // the registry's own MarkAndSweep finds nothing to delete but what regsql
 // keeps on purpose.
 func testExecute(t *testing.T, orig *registrytest.Registry, opts Options, removeUntagged bool, reasons []Reason, marked []digest.Digest) {
-	reg := registrytest.Start(t, registrytest.WithRoot(copyTree(t, orig.Root())))
+	reg := orig.Copy(t)
 	before := pulls(t, reg)
 	p := plan(t, reg, opts)
 	s, entries := execute(t, p, openStorage(t, reg))

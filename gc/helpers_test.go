@@ -54,9 +54,17 @@ func blobsOf(m *registrytest.Manifest) []digest.Digest {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// openStorage opens the registry's storage as a local directory.
-func openStorage(t *testing.T, reg *registrytest.Registry) *walker.DirStorage {
+// openStorage opens the registry's storage as regsql gc does: a filesystem
+// registry's directory (--root), an S3 registry's config (--config).
+func openStorage(t *testing.T, reg *registrytest.Registry) walker.Remover {
 	t.Helper()
+	if reg.Backend() == registrytest.S3 {
+		st, _, err := walker.OpenConfig(context.Background(), reg.ConfigPath(), walker.DriverOptions{})
+		if err != nil {
+			t.Fatalf("OpenConfig() error = %v", err)
+		}
+		return st
+	}
 	st, err := walker.OpenRoot(reg.Root())
 	if err != nil {
 		t.Fatalf("OpenRoot() error = %v", err)

@@ -169,11 +169,16 @@ var gcShapes = []struct {
 
 // TestAgainstRegistry pushes registries of several shapes and, in each
 // mode, checks the plan against distribution's own MarkAndSweep on the same
-// storage (parity), then executes it on a copy of the storage (execute).
+// storage (parity), then executes it on a copy of the storage (execute):
+// on the filesystem, and on S3 through the same drivers.
 func TestAgainstRegistry(t *testing.T) {
+	registrytest.ForEachBackend(t, testAgainstRegistry)
+}
+
+func testAgainstRegistry(t *testing.T, backend registrytest.Backend) {
 	for _, shape := range gcShapes {
 		t.Run(shape.name, func(t *testing.T) {
-			reg := registrytest.Start(t)
+			reg := registrytest.Start(t, registrytest.WithBackend(backend))
 			want := shape.populate(reg.Steps(t))
 			for _, mode := range modes {
 				t.Run(mode.name, func(t *testing.T) {
@@ -181,6 +186,13 @@ func TestAgainstRegistry(t *testing.T) {
 						p := plan(t, reg, mode.opts)
 						checkParity(t, p, registryGC(t, reg, mode.removeUntagged), want.reasons[mode.name], want.marked[mode.name])
 					})
+					if backend == registrytest.S3 && mode.name != "delete-untagged" {
+						// Executing costs a copy of the bucket and
+						// two pulls of everything through the S3
+						// registry: on S3 the mode that removes the
+						// most stands for the others.
+						return
+					}
 					t.Run("execute", func(t *testing.T) {
 						testExecute(t, reg, mode.opts, mode.removeUntagged, want.reasons[mode.name], want.marked[mode.name])
 					})

@@ -55,6 +55,30 @@ func buildIndex(t *testing.T, root, driver string) *index.DB {
 	return db
 }
 
+// indexRegistry indexes a test registry's storage as regsql does: the
+// directory of a filesystem registry, the config of one on S3.
+func indexRegistry(t *testing.T, reg *registrytest.Registry) *index.DB {
+	t.Helper()
+	if reg.Backend() == registrytest.Filesystem {
+		return buildIndex(t, reg.Root(), "filesystem")
+	}
+	ctx := context.Background()
+	st, _, err := walker.OpenConfig(ctx, reg.ConfigPath(), walker.DriverOptions{})
+	if err != nil {
+		t.Fatalf("open storage: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "regsql.db")
+	if _, err := index.Build(ctx, path, st, index.BuildOptions{Root: reg.ConfigPath(), Driver: string(reg.Backend()), Version: "test"}); err != nil {
+		t.Fatalf("index.Build() error = %v", err)
+	}
+	db, err := index.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("index.Open() error = %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // row is one result row, column name to value.
 type row map[string]any
 

@@ -131,13 +131,18 @@ var gcShapes = []struct {
 
 // TestGCReportsMatchRegistry checks unreferenced-blobs,
 // unreferenced-blobs-untagged and unreferenced-manifests-untagged against
-// distribution's MarkAndSweep dry run on the same storage.
+// distribution's MarkAndSweep dry run on the same storage, on the
+// filesystem and on S3.
 func TestGCReportsMatchRegistry(t *testing.T) {
+	registrytest.ForEachBackend(t, testGCReportsMatchRegistry)
+}
+
+func testGCReportsMatchRegistry(t *testing.T, backend registrytest.Backend) {
 	for _, shape := range gcShapes {
 		t.Run(shape.name, func(t *testing.T) {
-			reg := registrytest.Start(t)
+			reg := registrytest.Start(t, registrytest.WithBackend(backend))
 			shape.populate(reg.Steps(t))
-			db := buildIndex(t, reg.Root(), "filesystem")
+			db := indexRegistry(t, reg)
 
 			for _, untagged := range []bool{false, true} {
 				t.Run(fmt.Sprintf("RemoveUntagged=%v", untagged), func(t *testing.T) {

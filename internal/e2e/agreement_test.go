@@ -112,12 +112,18 @@ func pushVariedSet(t *testing.T, reg *registrytest.Registry) pushed {
 	return p
 }
 
+// TestIndexAgreesWithRegistry checks the index of a registry's storage fact
+// for fact against what the registry serves, on the filesystem and on S3.
 func TestIndexAgreesWithRegistry(t *testing.T) {
+	registrytest.ForEachBackend(t, testIndexAgreesWithRegistry)
+}
+
+func testIndexAgreesWithRegistry(t *testing.T, backend registrytest.Backend) {
 	// Small pages so that both the catalog and the tags lists paginate.
-	reg := registrytest.Start(t, registrytest.WithCatalogMaxEntries(3))
+	reg := registrytest.Start(t, registrytest.WithCatalogMaxEntries(3), registrytest.WithBackend(backend))
 	reg.PageSize = 2
 	p := pushVariedSet(t, reg)
-	ix := buildIndex(t, reg.Root())
+	ix := indexRegistry(t, reg)
 
 	t.Run("catalog", func(t *testing.T) {
 		want, err := reg.Catalog()
@@ -142,6 +148,15 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 				want = nil // no tags directory: the registry says NAME_UNKNOWN
 			} else if err != nil {
 				t.Fatal(err)
+			}
+			if backend == registrytest.S3 {
+				// The registry pages its tag list assuming the
+				// driver lists in name order; S3 lists in key
+				// order ("v2.sig/" before "v2/"), so a page can
+				// repeat a tag of the last one. The tags are
+				// the same.
+				slices.Sort(want)
+				want = slices.Compact(want)
 			}
 			got := ix.column(t, `SELECT t.name FROM tags t JOIN repos r ON r.id = t.repo_id
 			                   WHERE r.name = :repo ORDER BY t.name`, "repo", repo)
@@ -308,7 +323,7 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 
 	t.Run("problems", func(t *testing.T) {
 		// Storage the registry wrote through its API has nothing wrong with
-		// it. Its deletes remove link files and leave their directories
+		// it. On the filesystem its deletes remove link files and leave their directories
 		// (an empty _manifests/revisions/<alg>/<hex>/ after DELETE by
 		// digest, an empty _layers/<alg>/<hex>/ after DELETE blob), and
 		// every finished upload leaves an empty _uploads/: the registry
@@ -323,7 +338,13 @@ func TestIndexAgreesWithRegistry(t *testing.T) {
 	t.Run("upload", func(t *testing.T) {
 		got := ix.rows(t, `SELECT u.size, u.started_at IS NOT NULL FROM uploads u JOIN repos r ON r.id = u.repo_id
 		                 WHERE r.name = :repo AND u.uuid = :uuid`, "repo", p.uploadRepo, "uuid", p.uploadUUID)
-		if want := []string{strconv.Itoa(len("half a layer")), "1"}; len(got) != 1 || !slices.Equal(got[0], want) {
+		size := len("half a layer")
+		if backend == registrytest.S3 {
+			// The s3 driver writes an upload's data as a multipart
+			// upload, which is no object until the upload completes.
+			size = 0
+		}
+		if want := []string{strconv.Itoa(size), "1"}; len(got) != 1 || !slices.Equal(got[0], want) {
 			t.Errorf("upload %s (size, has started_at) = %v, want %v", p.uploadUUID, got, want)
 		}
 	})

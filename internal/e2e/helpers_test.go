@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/regsql/regsql/index"
+	"github.com/regsql/regsql/internal/registrytest"
 	"github.com/regsql/regsql/walker"
 )
 
@@ -20,11 +21,31 @@ type db struct {
 // buildIndex walks root with the real walker into a fresh index and opens it.
 func buildIndex(t *testing.T, root string) *db {
 	t.Helper()
-	ctx := context.Background()
 	st, err := walker.OpenRoot(root)
 	if err != nil {
 		t.Fatalf("OpenRoot(%q) = %v", root, err)
 	}
+	return buildIndexOf(t, st, root)
+}
+
+// indexRegistry indexes a test registry's storage as regsql does: the
+// directory of a filesystem registry, the config of one on S3.
+func indexRegistry(t *testing.T, reg *registrytest.Registry) *db {
+	t.Helper()
+	if reg.Backend() == registrytest.Filesystem {
+		return buildIndex(t, reg.Root())
+	}
+	st, _, err := walker.OpenConfig(context.Background(), reg.ConfigPath(), walker.DriverOptions{})
+	if err != nil {
+		t.Fatalf("OpenConfig() = %v", err)
+	}
+	return buildIndexOf(t, st, reg.ConfigPath())
+}
+
+// buildIndexOf walks st into a fresh index and opens it.
+func buildIndexOf(t *testing.T, st walker.Storage, root string) *db {
+	t.Helper()
+	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "index.db")
 	if _, err := index.Build(ctx, path, st, index.BuildOptions{Root: root, Version: "test"}); err != nil {
 		t.Fatalf("Build() = %v", err)

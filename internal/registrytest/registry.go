@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +83,16 @@ type settings struct {
 	notifications string
 	s3            *s3test.Server // for the S3 backend
 	bucket        string
+	from          string // a storage tree to start from
+}
+
+// WithStorageFrom starts the registry on a copy of the storage tree in dir
+// (a filesystem rootdirectory, holding docker/registry/v2): copied into
+// its directory, or uploaded into its bucket object by object. Two
+// registries started from one tree hold the same files, whatever their
+// backends.
+func WithStorageFrom(dir string) Option {
+	return func(s *settings) { s.from = dir }
 }
 
 // WithBackend makes the registry store in backend b; Filesystem is the
@@ -129,7 +141,7 @@ func Start(t testing.TB, opts ...Option) *Registry {
 	for _, o := range opts {
 		o(&s)
 	}
-	if s.backend == S3 {
+	if s.backend == S3 && s.s3 == nil {
 		s.s3 = s3test.Start(t, s3test.Options{})
 		s.bucket = s.s3.NewBucket(t)
 		opts = append(opts, func(st *settings) { st.s3, st.bucket = s.s3, s.bucket })
@@ -185,6 +197,11 @@ func start(scratch string, opts []Option) (*Registry, error) {
 		storage = s.s3.DriverParameters(s.bucket, s3Root)
 	default:
 		return nil, fmt.Errorf("start registry: unknown backend %q", s.backend)
+	}
+	if s.from != "" {
+		if err := s.copyFrom(root); err != nil {
+			return nil, fmt.Errorf("copy the storage of %q: %w", s.from, err)
+		}
 	}
 	yaml := configYAML(string(s.backend), storage, s)
 	cfg, err := configuration.Parse(bytes.NewReader(yaml))
@@ -293,6 +310,81 @@ func captureLog(w io.Writer, format string) func() {
 		logrus.SetFormatter(formatter)
 		logrus.SetLevel(level)
 	}
+}
+
+// Copy starts another registry for the test on a copy of this one's
+// storage, as it is now: the directory tree with its modification times,
+// or the bucket copied object by object on the same S3 server.
+func (r *Registry) Copy(t testing.TB) *Registry {
+	t.Helper()
+	switch r.backend {
+	case S3:
+		bucket := s3test.BucketName("copy-"+t.Name(), copies.Add(1))
+		if err := r.s3.CopyBucket(context.Background(), r.bucket, bucket); err != nil {
+			t.Fatalf("copy the registry's bucket: %v", err)
+		}
+		return Start(t, WithBackend(S3), func(s *settings) { s.s3, s.bucket = r.s3, bucket })
+	default:
+		dst := filepath.Join(t.TempDir(), "copy")
+		if err := copyTree(r.root, dst); err != nil {
+			t.Fatalf("copy the registry's storage: %v", err)
+		}
+		return Start(t, WithRoot(dst))
+	}
+}
+
+var copies atomic.Int64
+
+// copyFrom copies the tree s.from into the registry's storage: into root
+// on the filesystem, into the bucket below s3Root on S3.
+func (s settings) copyFrom(root string) error {
+	if s.backend == Filesystem {
+		return copyTree(s.from, root)
+	}
+	return filepath.WalkDir(s.from, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(s.from, p)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return s.s3.PutObject(context.Background(), s.bucket, strings.TrimPrefix(s3Root, "/")+"/"+filepath.ToSlash(rel), b)
+	})
+}
+
+// copyTree copies the directory tree src to dst, keeping modification
+// times.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if e.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, b, 0o644); err != nil {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		return os.Chtimes(target, fi.ModTime(), fi.ModTime())
+	})
 }
 
 // Root is the filesystem storage's rootdirectory, the directory holding

@@ -287,21 +287,60 @@ func (s *Server) CreateBucket(ctx context.Context, name string) error {
 	return nil
 }
 
+// PutObject writes body at key in bucket with one PUT, as the s3 driver
+// writes a registry's link files: its ETag is the MD5 of body.
+func (s *Server) PutObject(ctx context.Context, bucket, key string, body []byte) error {
+	_, err := s.client.PutObjectWithContext(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+	if err != nil {
+		return fmt.Errorf("put %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// CopyBucket creates bucket dst and copies every object of src into it,
+// server-side.
+func (s *Server) CopyBucket(ctx context.Context, src, dst string) error {
+	if err := s.CreateBucket(ctx, dst); err != nil {
+		return err
+	}
+	var copyErr error
+	err := s.client.ListObjectsV2PagesWithContext(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(src)}, func(out *s3.ListObjectsV2Output, _ bool) bool {
+		for _, o := range out.Contents {
+			_, copyErr = s.client.CopyObjectWithContext(ctx, &s3.CopyObjectInput{
+				Bucket:     aws.String(dst),
+				Key:        o.Key,
+				CopySource: aws.String(src + "/" + aws.StringValue(o.Key)),
+			})
+			if copyErr != nil {
+				return false
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = copyErr
+	}
+	if err != nil {
+		return fmt.Errorf("copy bucket %q to %q: %w", src, dst, err)
+	}
+	return nil
+}
+
 var buckets atomic.Int64
 
 // NewBucket creates a bucket of its own for the test, named after it.
 func (s *Server) NewBucket(t testing.TB) string {
 	t.Helper()
-	name := bucketName(t.Name(), buckets.Add(1))
+	name := BucketName(t.Name(), buckets.Add(1))
 	if err := s.CreateBucket(context.Background(), name); err != nil {
 		t.Fatalf("%v\n%s", err, s.Output())
 	}
 	return name
 }
 
-// bucketName makes a valid bucket name (3 to 63 of [a-z0-9-], starting and
+// BucketName makes a valid bucket name (3 to 63 of [a-z0-9-], starting and
 // ending with a letter or digit) from a test name and a sequence number.
-func bucketName(testName string, n int64) string {
+func BucketName(testName string, n int64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "t%d-", n)
 	for _, r := range strings.ToLower(testName) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 )
@@ -16,6 +17,7 @@ import (
 // follows symbolic links.
 type DirStorage struct {
 	root string
+	sys  sysRoot
 }
 
 // NewDirStorage returns a DirStorage rooted at dir, which must be the v2 root
@@ -103,7 +105,7 @@ func (s *DirStorage) List(ctx context.Context, dir string) ([]Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return sysReadDir(s.full(dir))
+	return sysReadDir(s.sysAt(dir))
 }
 
 // Stat implements Storage.
@@ -111,8 +113,11 @@ func (s *DirStorage) Stat(ctx context.Context, p string) (Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return Entry{}, err
 	}
-	full := s.full(p)
-	return sysStatEntry(full, filepath.Base(full))
+	name := filepath.Base(s.root)
+	if p != "" {
+		name = path.Base(p)
+	}
+	return sysStatEntry(s.sysAt(p), name)
 }
 
 // ReadFile implements Storage.
@@ -120,7 +125,7 @@ func (s *DirStorage) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return sysReadFile(s.full(p))
+	return sysReadFile(s.sysAt(p))
 }
 
 // maxLinkSize bounds what readLink reads: a link holds one digest.
@@ -142,7 +147,7 @@ func (s *DirStorage) readLink(ctx context.Context, p string) ([]byte, time.Time,
 	if err := ctx.Err(); err != nil {
 		return nil, time.Time{}, err
 	}
-	return sysReadLink(s.full(p))
+	return sysReadLink(s.sysAt(p))
 }
 
 // linkStater is storage that can tell, without opening a file, its size,
@@ -159,5 +164,5 @@ func (s *DirStorage) statLink(ctx context.Context, p string) (int64, time.Time, 
 	if err := ctx.Err(); err != nil {
 		return 0, time.Time{}, err
 	}
-	return sysStatLink(s.full(p))
+	return sysStatLink(s.sysAt(p))
 }

@@ -11,7 +11,14 @@ import (
 	"time"
 )
 
-// Elsewhere than Linux, DirStorage reads through the os package.
+// Elsewhere than Linux, DirStorage reads through the os package, by full
+// paths.
+
+type sysRoot struct{}
+
+type sysPath = string
+
+func (s *DirStorage) sysAt(p string) sysPath { return s.full(p) }
 
 func sysReadDir(full string) ([]Entry, error) {
 	des, err := os.ReadDir(full) // sorted by name

@@ -217,6 +217,9 @@ var recipes = map[string]func(s storageTree){
 	"stray-tmp-file": func(s storageTree) {
 		d := s.image("app", "amd64", []byte("layer"))
 		s[strings.TrimSuffix(revisionPath("app", d), "link")+"link."+fixtureTmpUUID+".tmp"] = []byte(d)
+		// A tag's directory is listed only with Verify too.
+		s.tag("app", "v1", d)
+		s[strings.TrimSuffix(tagCurrentPath("app", "v1"), "current/link")+"current."+fixtureTmpUUID+".tmp"] = []byte(d)
 	},
 	"nested-repos": func(s storageTree) {
 		s.tag("org/app", "v1", s.image("org/app", "amd64", []byte("app layer")))

@@ -224,26 +224,62 @@ func (w *walker) walkTags(repo, dir string, revisions map[digest.Digest]struct{}
 			w.stray(repo, tagDir, "where a tag directory belongs")
 			continue
 		}
-		entries, ok := w.list(tagDir, repo)
-		if !ok {
+		if !w.verify && w.walkTagByPath(repo, t.Name, tagDir, revisions) {
 			continue
 		}
-		hasCurrent := false
-		for _, e := range entries {
-			switch {
-			case e.Name == "current" && e.IsDir:
-				hasCurrent = true
-				w.walkTagCurrent(repo, t.Name, tagDir+"/current", revisions)
-			case e.Name == "index" && e.IsDir:
-				w.walkTagIndex(repo, t.Name, tagDir+"/index")
-			default:
-				w.stray(repo, tagDir+"/"+e.Name, "in a tag directory, where only current/ and index/ belong")
-			}
+		w.walkTagDir(repo, t.Name, tagDir, revisions)
+	}
+}
+
+// walkTagByPath reads a tag without listing its directory, as the registry
+// does: it opens current/link by its path and lists only index/. Only
+// stray files in the tag's directory go unreported (Options.Verify lists
+// it). It reports false, having sent nothing, when current/link is not a
+// file there; walkTagDir then lists the directory to say what is wrong.
+func (w *walker) walkTagByPath(repo, tag, tagDir string, revisions map[digest.Digest]struct{}) bool {
+	lr, ok := w.st.(linkReader)
+	if !ok {
+		return false
+	}
+	currentDir := tagDir + "/current"
+	linkPath := currentDir + "/link"
+	b, mod, err := lr.readLink(w.ctx, linkPath)
+	switch {
+	case err == nil:
+		w.filesRead.Add(1)
+		if d, pushedAt, ok := w.parseLink(repo, linkPath, b, mod); ok {
+			w.tagFound(repo, tag, currentDir, d, pushedAt, revisions)
 		}
-		if !hasCurrent {
-			w.problem(ProblemMissingLink, tagDir+"/current/link", repo, "",
-				"tag %q of %q has no current/link: the registry lists the tag but cannot resolve it", t.Name, repo)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, errIsDir):
+		return false
+	default:
+		w.readError(linkPath, repo, err)
+	}
+	w.walkTagIndex(repo, tag, tagDir+"/index")
+	return true
+}
+
+// walkTagDir reads a tag by listing its directory.
+func (w *walker) walkTagDir(repo, tag, tagDir string, revisions map[digest.Digest]struct{}) {
+	entries, ok := w.list(tagDir, repo)
+	if !ok {
+		return
+	}
+	hasCurrent := false
+	for _, e := range entries {
+		switch {
+		case e.Name == "current" && e.IsDir:
+			hasCurrent = true
+			w.walkTagCurrent(repo, tag, tagDir+"/current", revisions)
+		case e.Name == "index" && e.IsDir:
+			w.walkTagIndex(repo, tag, tagDir+"/index")
+		default:
+			w.stray(repo, tagDir+"/"+e.Name, "in a tag directory, where only current/ and index/ belong")
 		}
+	}
+	if !hasCurrent {
+		w.problem(ProblemMissingLink, tagDir+"/current/link", repo, "",
+			"tag %q of %q has no current/link: the registry lists the tag but cannot resolve it", tag, repo)
 	}
 }
 
@@ -252,6 +288,11 @@ func (w *walker) walkTagCurrent(repo, tag, currentDir string, revisions map[dige
 	if !ok {
 		return
 	}
+	w.tagFound(repo, tag, currentDir, d, pushedAt, revisions)
+}
+
+// tagFound sends a tag whose current link names d, and its problems.
+func (w *walker) tagFound(repo, tag, currentDir string, d digest.Digest, pushedAt time.Time, revisions map[digest.Digest]struct{}) {
 	if !w.send(Tag{Repo: repo, Name: tag, Digest: d, PushedAt: pushedAt}) {
 		return
 	}

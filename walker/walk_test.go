@@ -244,11 +244,14 @@ func TestWalkFixtures(t *testing.T) {
 		},
 		{
 			name:       "stray-tmp-file",
-			want:       []problemKey{{walker.ProblemStrayFile, "<stray>"}},
+			want:       []problemKey{{walker.ProblemStrayFile, "<stray>"}, {walker.ProblemStrayFile, "repositories/app/_manifests/tags/v1/current." + fixtureTmpUUID + ".tmp"}},
 			verifyOnly: true,
 			check: func(t *testing.T, tree storageTree, rec *recorder) {
 				if len(rec.revisions) != 1 || len(rec.manifests) != 1 {
 					t.Errorf("revisions, manifests = %d, %d, want 1 each", len(rec.revisions), len(rec.manifests))
+				}
+				if len(rec.tags) != 1 || len(rec.history) != 1 {
+					t.Errorf("tags, tag history = %d, %d, want 1 each", len(rec.tags), len(rec.history))
 				}
 			},
 		},

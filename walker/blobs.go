@@ -48,9 +48,12 @@ func (w *walker) walkBlobs(top Entry) bool {
 }
 
 func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
-	dirs, ok := w.listBlobDir(prefixDir)
+	dirs, held, ok := w.listBlobDirHeld(prefixDir)
 	if !ok {
 		return
+	}
+	if held != nil {
+		defer held.close()
 	}
 	var found []blobEntry
 	var other map[digest.Digest]int64
@@ -70,7 +73,13 @@ func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
 		if !w.verify {
 			// The registry stats data by its path and never lists the
 			// directory; only a missing data file needs the listing below.
-			e, err := w.st.Stat(w.ctx, blobDir+"/data")
+			var e Entry
+			var err error
+			if held != nil {
+				e, err = held.stat(h.Name + "/data")
+			} else {
+				e, err = w.st.Stat(w.ctx, blobDir+"/data")
+			}
 			if err == nil && !e.IsDir {
 				if !w.send(Blob{Digest: d, Size: e.Size, ModifiedAt: e.ModTime}) {
 					return
@@ -126,15 +135,27 @@ func addBlob(found []blobEntry, other map[digest.Digest]int64, d digest.Digest, 
 	return found, other
 }
 
-// listBlobDir lists a directory below blobs/. When it cannot, the set of
-// blobs is incomplete and a link to a blob not in it may not be dangling.
+// listBlobDirHeld is listBlobDir holding the directory open, as
+// walker.listHeld does.
+func (w *walker) listBlobDirHeld(dir string) ([]Entry, heldDir, bool) {
+	dh, can := w.st.(dirHolder)
+	if !can {
+		entries, ok := w.listBlobDir(dir)
+		return entries, nil, ok
+	}
+	entries, held, err := dh.listHeld(w.ctx, dir)
+	if err != nil {
+		w.blobListError(dir, err)
+		return nil, nil, false
+	}
+	return entries, held, true
+}
+
+// listBlobDir lists a directory below blobs/.
 func (w *walker) listBlobDir(dir string) ([]Entry, bool) {
 	entries, err := w.st.List(w.ctx, dir)
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			w.blobsIncomplete.Store(true)
-		}
-		w.readError(dir, "", err)
+		w.blobListError(dir, err)
 		return nil, false
 	}
 	return entries, true
@@ -250,4 +271,14 @@ func (s *digestSet) claim(d digest.Digest) bool {
 	}
 	s.other[d] = struct{}{}
 	return true
+}
+
+// blobListError reports a directory below blobs/ that cannot be listed:
+// the set of blobs is then incomplete, and a link to a blob not in it may
+// not be dangling.
+func (w *walker) blobListError(dir string, err error) {
+	if !errors.Is(err, fs.ErrNotExist) {
+		w.blobsIncomplete.Store(true)
+	}
+	w.readError(dir, "", err)
 }

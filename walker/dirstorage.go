@@ -150,6 +150,23 @@ func (s *DirStorage) readLink(ctx context.Context, p string) ([]byte, time.Time,
 	return sysReadLink(s.sysAt(p))
 }
 
+// dirHolder is storage that can list a directory and hold it open, so that
+// the files below it are found from there: a link file two path components
+// below its <alg>/ directory instead of a dozen below the storage root.
+type dirHolder interface {
+	// listHeld lists dir as List does and returns it held open.
+	listHeld(ctx context.Context, dir string) ([]Entry, heldDir, error)
+}
+
+// heldDir is a directory held open; names are relative to it, and the
+// methods answer as linkReader, linkStater and Storage.Stat do.
+type heldDir interface {
+	readLink(name string) ([]byte, time.Time, error)
+	statLink(name string) (int64, time.Time, error)
+	stat(name string) (Entry, error)
+	close()
+}
+
 // linkStater is storage that can tell, without opening a file, its size,
 // its modification time and whether this process may read it.
 type linkStater interface {

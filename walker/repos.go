@@ -76,10 +76,10 @@ func (w *walker) walkRepo(name, dir string, manifests, layers, uploads bool) {
 // paths) that have a readable link, for checking the tags.
 func (w *walker) walkRevisions(repo, dir string) map[digest.Digest]struct{} {
 	revisions := map[digest.Digest]struct{}{}
-	w.walkDigestDirs(repo, dir, func(d digest.Digest, linkDir string) {
+	w.walkDigestDirs(repo, dir, func(d digest.Digest, linkDir string, held heldDir) {
 		// Always read: an alias (a link naming another digest of the same
 		// length) changes what the garbage collector keeps.
-		target, linkedAt, ok := w.readLink(repo, linkDir)
+		target, linkedAt, ok := w.readLink(repo, linkDir, held)
 		if !ok {
 			return
 		}
@@ -284,7 +284,7 @@ func (w *walker) walkTagDir(repo, tag, tagDir string, revisions map[digest.Diges
 }
 
 func (w *walker) walkTagCurrent(repo, tag, currentDir string, revisions map[digest.Digest]struct{}) {
-	d, pushedAt, ok := w.readLink(repo, currentDir)
+	d, pushedAt, ok := w.readLink(repo, currentDir, nil)
 	if !ok {
 		return
 	}
@@ -306,8 +306,8 @@ func (w *walker) tagFound(repo, tag, currentDir string, d digest.Digest, pushedA
 }
 
 func (w *walker) walkTagIndex(repo, tag, dir string) {
-	w.walkDigestDirs(repo, dir, func(named digest.Digest, linkDir string) {
-		d, linkedAt, ok := w.readDigestLink(repo, linkDir, named)
+	w.walkDigestDirs(repo, dir, func(named digest.Digest, linkDir string, held heldDir) {
+		d, linkedAt, ok := w.readDigestLink(repo, linkDir, named, held)
 		if !ok {
 			return
 		}
@@ -318,8 +318,8 @@ func (w *walker) walkTagIndex(repo, tag, dir string) {
 }
 
 func (w *walker) walkLayers(repo, dir string) {
-	w.walkDigestDirs(repo, dir, func(named digest.Digest, linkDir string) {
-		d, linkedAt, ok := w.readDigestLink(repo, linkDir, named)
+	w.walkDigestDirs(repo, dir, func(named digest.Digest, linkDir string, held heldDir) {
+		d, linkedAt, ok := w.readDigestLink(repo, linkDir, named, held)
 		if !ok {
 			return
 		}
@@ -398,8 +398,9 @@ func (w *walker) walkUploads(repo, dir string) {
 }
 
 // walkDigestDirs calls fn for every <alg>/<hex> directory below dir, the
-// shape of revisions/, _layers/ and a tag's index/.
-func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkDir string)) {
+// shape of revisions/, _layers/ and a tag's index/, with the <alg>
+// directory held open when the storage can (held is nil otherwise).
+func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkDir string, held heldDir)) {
 	algs, ok := w.list(dir, repo)
 	if !ok {
 		return
@@ -414,9 +415,12 @@ func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkD
 			w.problem(ProblemBadLink, algDir, repo, "", "%s is not named by a digest algorithm (sha256, sha384, sha512)", algDir)
 			continue
 		}
-		hexes, ok := w.list(algDir, repo)
+		hexes, held, ok := w.listHeld(algDir, repo)
 		if !ok {
 			continue
+		}
+		if held != nil {
+			defer held.close()
 		}
 		for _, h := range hexes {
 			if w.ctx.Err() != nil {
@@ -432,7 +436,7 @@ func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkD
 				w.problem(ProblemBadLink, linkDir, repo, "", "%s is not named by a %s digest", linkDir, a.Name)
 				continue
 			}
-			fn(d, linkDir)
+			fn(d, linkDir, held)
 		}
 	}
 }
@@ -443,14 +447,14 @@ func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkD
 // exactly that digest's length is taken to hold it and is only stat'ed; any
 // other size (a newline, another algorithm, garbage) is read and judged by
 // readLink. Verify reads every link. Revision links are always read.
-func (w *walker) readDigestLink(repo, linkDir string, named digest.Digest) (digest.Digest, time.Time, bool) {
-	if ls, ok := w.st.(linkStater); ok && !w.verify {
-		size, modTime, err := ls.statLink(w.ctx, linkDir+"/link")
-		if err == nil && size == int64(len(named)) {
+func (w *walker) readDigestLink(repo, linkDir string, named digest.Digest, held heldDir) (digest.Digest, time.Time, bool) {
+	if !w.verify {
+		size, modTime, can, err := w.statLinkFile(linkDir, held)
+		if can && err == nil && size == int64(len(named)) {
 			return named, modTime, true
 		}
 	}
-	return w.readLink(repo, linkDir)
+	return w.readLink(repo, linkDir, held)
 }
 
 // readLink reads the link file of a link directory strictly, as the
@@ -459,10 +463,9 @@ func (w *walker) readDigestLink(repo, linkDir string, named digest.Digest) (dige
 // (a manifest by digest, a blob, the GC's layer-link sweep) remove only the
 // link file and leave its directory behind, and the registry ignores it. A
 // tag's current/ is different: the tag is listed but cannot be resolved.
-func (w *walker) readLink(repo, linkDir string) (d digest.Digest, modTime time.Time, ok bool) {
+func (w *walker) readLink(repo, linkDir string, held heldDir) (d digest.Digest, modTime time.Time, ok bool) {
 	if !w.verify {
-		if lr, can := w.st.(linkReader); can {
-			b, mod, err := lr.readLink(w.ctx, linkDir+"/link")
+		if b, mod, can, err := w.readLinkFile(linkDir, held); can {
 			switch {
 			case err == nil:
 				w.filesRead.Add(1)
@@ -500,6 +503,35 @@ func (w *walker) readLink(repo, linkDir string) (d digest.Digest, modTime time.T
 		return "", time.Time{}, false
 	}
 	return w.parseLink(repo, linkPath, b, link.ModTime)
+}
+
+// readLinkFile reads linkDir/link by its path, from held (the directory
+// holding linkDir) when there is one; can is false when the storage cannot
+// read a file without listing its directory.
+func (w *walker) readLinkFile(linkDir string, held heldDir) (b []byte, modTime time.Time, can bool, err error) {
+	if held != nil {
+		b, modTime, err = held.readLink(path.Base(linkDir) + "/link")
+		return b, modTime, true, err
+	}
+	if lr, ok := w.st.(linkReader); ok {
+		b, modTime, err = lr.readLink(w.ctx, linkDir+"/link")
+		return b, modTime, true, err
+	}
+	return nil, time.Time{}, false, nil
+}
+
+// statLinkFile stats linkDir/link as linkStater does, from held when there
+// is one; can is false when the storage cannot.
+func (w *walker) statLinkFile(linkDir string, held heldDir) (size int64, modTime time.Time, can bool, err error) {
+	if held != nil {
+		size, modTime, err = held.statLink(path.Base(linkDir) + "/link")
+		return size, modTime, true, err
+	}
+	if ls, ok := w.st.(linkStater); ok {
+		size, modTime, err = ls.statLink(w.ctx, linkDir+"/link")
+		return size, modTime, true, err
+	}
+	return 0, time.Time{}, false, nil
 }
 
 func (w *walker) parseLink(repo, linkPath string, b []byte, modTime time.Time) (digest.Digest, time.Time, bool) {

@@ -3,8 +3,10 @@
 package walker
 
 import (
+	"context"
 	"encoding/binary"
 	"io/fs"
+	"path"
 	"runtime"
 	"slices"
 	"strings"
@@ -88,6 +90,48 @@ func sysReadDir(p sysPath) ([]Entry, error) {
 		return nil, &fs.PathError{Op: "open", Path: p.String(), Err: err}
 	}
 	defer unix.Close(fd)
+	return readDirFd(fd, p)
+}
+
+var _ dirHolder = (*DirStorage)(nil)
+
+// listHeld implements dirHolder: the descriptor the directory was listed
+// with is kept for the files below it.
+func (s *DirStorage) listHeld(ctx context.Context, dir string) ([]Entry, heldDir, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	p := s.sysAt(dir)
+	fd, err := openAtNoEINTR(p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: "open", Path: p.String(), Err: err}
+	}
+	entries, err := readDirFd(fd, p)
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, err
+	}
+	return entries, &sysHeld{fd: fd, path: p.String()}, nil
+}
+
+// sysHeld is a directory held open by its descriptor.
+type sysHeld struct {
+	fd   int
+	path string
+}
+
+func (h *sysHeld) at(name string) sysPath { return sysPath{dirfd: h.fd, rel: name, root: h.path} }
+
+func (h *sysHeld) readLink(name string) ([]byte, time.Time, error) { return sysReadLink(h.at(name)) }
+
+func (h *sysHeld) statLink(name string) (int64, time.Time, error) { return sysStatLink(h.at(name)) }
+
+func (h *sysHeld) stat(name string) (Entry, error) { return sysStatEntry(h.at(name), path.Base(name)) }
+
+func (h *sysHeld) close() { unix.Close(h.fd) }
+
+// readDirFd lists the open directory fd, which is p.
+func readDirFd(fd int, p sysPath) ([]Entry, error) {
 	bp := direntBufs.Get().(*[]byte)
 	defer direntBufs.Put(bp)
 	buf := *bp

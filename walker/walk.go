@@ -249,6 +249,23 @@ func (w *walker) list(dir, repo string) ([]Entry, bool) {
 	return entries, true
 }
 
+// listHeld lists dir as list does and, when the storage can, holds it open
+// for reading the files below it (held is then not nil and must be
+// closed).
+func (w *walker) listHeld(dir, repo string) (entries []Entry, held heldDir, ok bool) {
+	dh, can := w.st.(dirHolder)
+	if !can {
+		entries, ok = w.list(dir, repo)
+		return entries, nil, ok
+	}
+	entries, held, err := dh.listHeld(w.ctx, dir)
+	if err != nil {
+		w.readError(dir, repo, err)
+		return nil, nil, false
+	}
+	return entries, held, true
+}
+
 // readFile reads a file and counts it.
 func (w *walker) readFile(p, repo string) ([]byte, bool) {
 	b, err := w.st.ReadFile(w.ctx, p)

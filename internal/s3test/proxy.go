@@ -3,6 +3,7 @@ package s3test
 import (
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -36,6 +37,7 @@ type Proxy struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	counts map[string]int64
+	conns  int64 // connections clients opened to the proxy
 	seen   int64
 	fail   func(n int64, kind string) int
 }
@@ -62,7 +64,8 @@ func NewProxy(target string) (*Proxy, error) {
 	// The Host header is kept as the client sent it: it is part of what
 	// the client signed.
 	rp := httputil.NewSingleHostReverseProxy(u)
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rp.Transport = keepAlive()
+	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		status := p.admit(kind(r))
 		if status == 0 {
 			rp.ServeHTTP(w, r)
@@ -79,6 +82,14 @@ func NewProxy(target string) (*Proxy, error) {
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, msg)
 	}))
+	p.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			p.mu.Lock()
+			p.conns++
+			p.mu.Unlock()
+		}
+	}
+	p.srv.Start()
 	p.URL = p.srv.URL
 	return p, nil
 }
@@ -128,11 +139,19 @@ func (p *Proxy) Counts() map[string]int64 {
 	return maps.Clone(p.counts)
 }
 
-// Reset sets the counts back to zero.
+// Connections returns the connections clients opened to the proxy so far.
+func (p *Proxy) Connections() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns
+}
+
+// Reset sets the counts, and the connections, back to zero.
 func (p *Proxy) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.counts = map[string]int64{}
+	p.conns = 0
 }
 
 // Close stops the proxy.
@@ -165,4 +184,19 @@ func kind(r *http.Request) string {
 		return KindDelete
 	}
 	return KindOther
+}
+
+// maxIdle is the idle connections kept to the server: more than any
+// client here has requests in flight.
+const maxIdle = 128
+
+// keepAlive returns a transport that keeps maxIdle idle connections to a
+// host. Go's default keeps 2: under more concurrent requests than that,
+// most would open a connection of their own and leave it in TIME_WAIT,
+// which costs the server, and so a benchmark, a TCP handshake a request.
+func keepAlive() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = maxIdle
+	tr.MaxIdleConnsPerHost = maxIdle
+	return tr
 }

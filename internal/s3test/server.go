@@ -88,9 +88,18 @@ type Options struct {
 	// directory), so that Dir is never written to by anything but the
 	// S3 requests themselves; empty means a temporary directory.
 	Meta string
+	// Xattrs keeps object metadata in extended attributes of the files
+	// in Dir instead (versitygw's default; it needs a filesystem with
+	// user xattrs): much cheaper to read than a sidecar directory of
+	// small files per object, for a benchmark's many objects.
+	Xattrs bool
 	// BucketLinks makes a symbolic link in Dir to a directory a bucket:
 	// a tree elsewhere is served without copying it.
 	BucketLinks bool
+	// Quiet stops versitygw logging every request to its output (kept
+	// for a failing test's message otherwise): a benchmark's hundreds of
+	// thousands of requests would cost the server a line each.
+	Quiet bool
 }
 
 // Server is a running versitygw.
@@ -142,7 +151,7 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	if opts.Meta == "" {
+	if opts.Meta == "" && !opts.Xattrs {
 		if opts.Meta, err = s.tempDir("versitygw-meta-"); err != nil {
 			s.removeScratch()
 			return nil, err
@@ -193,7 +202,18 @@ func (s *Server) start(bin string, opts Options) error {
 		return err
 	}
 	addr := "127.0.0.1:" + port
-	args := []string{"--access", AccessKey, "--secret", SecretKey, "--region", Region, "--port", addr, "posix", "--sidecar", opts.Meta}
+	// versitygw closes every connection after one request unless told to
+	// keep it; S3 keeps them, and a client making many requests depends
+	// on that (a new TCP connection a request costs the server, and so a
+	// benchmark, more than many a request does).
+	args := []string{"--access", AccessKey, "--secret", SecretKey, "--region", Region, "--port", addr, "--keep-alive"}
+	if opts.Quiet {
+		args = append(args, "--quiet")
+	}
+	args = append(args, "posix")
+	if !opts.Xattrs {
+		args = append(args, "--sidecar", opts.Meta)
+	}
 	if opts.BucketLinks {
 		args = append(args, "--bucketlinks")
 	}
@@ -276,7 +296,8 @@ func (s *Server) awsConfig() *aws.Config {
 		WithEndpoint(s.URL).
 		WithRegion(Region).
 		WithS3ForcePathStyle(true).
-		WithDisableSSL(true)
+		WithDisableSSL(true).
+		WithHTTPClient(&http.Client{Transport: keepAlive()})
 }
 
 // CreateBucket creates bucket name through the S3 API.
@@ -356,6 +377,25 @@ func BucketName(testName string, n int64) string {
 		name = name[:63]
 	}
 	return strings.TrimRight(name, "-")
+}
+
+// RegistryConfig returns a registry config.yml whose storage is bucket,
+// below rootDirectory, through the endpoint (a server's URL, or a
+// proxy's), with the credentials every Server takes: what the registry
+// and regsql index --config read.
+func RegistryConfig(endpoint, bucket, rootDirectory string) []byte {
+	return fmt.Appendf(nil, `version: 0.1
+storage:
+  s3:
+    accesskey: %s
+    secretkey: %s
+    region: %s
+    regionendpoint: %s
+    forcepathstyle: true
+    secure: false
+    bucket: %s
+    rootdirectory: %q
+`, AccessKey, SecretKey, Region, endpoint, bucket, rootDirectory)
 }
 
 // DriverParameters are the parameters of distribution's s3 storage driver

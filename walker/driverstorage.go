@@ -68,6 +68,9 @@ func OpenConfig(ctx context.Context, configPath string, opts DriverOptions) (*Dr
 	}
 	s := NewDriverStorage(d, opts)
 	s.where = describeStore(name, params)
+	if s.s3 != nil {
+		s.s3.keepConnections(s.req.opts.Concurrency)
+	}
 	return s, name, nil
 }
 

@@ -145,6 +145,28 @@ func TestObjectStoreRequests(t *testing.T) {
 			}
 		})
 	}
+
+	// Opened from the registry's config, as regsql opens it, the storage
+	// keeps a connection for each request it may have in flight: Go's
+	// default client keeps 2, and most of the walk's requests would open
+	// a connection of their own (on real S3, a TLS handshake each).
+	t.Run("connections", func(t *testing.T) {
+		config := filepath.Join(t.TempDir(), "config.yml")
+		if err := os.WriteFile(config, s3test.RegistryConfig(proxy.URL, "gen", ""), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		const concurrency = 8
+		st, _, err := walker.OpenConfig(context.Background(), config, walker.DriverOptions{Concurrency: concurrency})
+		if err != nil {
+			t.Fatalf("OpenConfig() error = %v", err)
+		}
+		proxy.Reset()
+		walkWith(t, st, walker.Options{Workers: 4})
+		t.Logf("%d connections for %v", proxy.Connections(), st.Requests())
+		if got, limit := proxy.Connections(), int64(2*concurrency); got > limit {
+			t.Errorf("the walk opened %d connections for %d requests, want at most %d (about one per request in flight)", got, st.Requests().Total(), limit)
+		}
+	})
 }
 
 // TestObjectStoreFailures fails reads of the healthy fixture's bucket in

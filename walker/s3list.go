@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
 	"time"
@@ -61,6 +62,37 @@ func newS3Lister(d storagedriver.StorageDriver) (*s3Lister, bool) {
 		return nil, false
 	}
 	return &s3Lister{client: c, bucket: bucket.String(), prefix: sd.S3BucketKey(driverRoot) + "/"}, true
+}
+
+// keepConnections makes the client keep up to n idle connections to the
+// store, n being the requests a walk has in flight. The SDK's default
+// client is Go's, which keeps 2 a host: with 32 requests in flight, most
+// requests closed their connection when done and the next one opened a new
+// one (a TCP handshake, and on real S3 a TLS one, a request; thousands of
+// sockets left in TIME_WAIT). Only the client of a driver this process
+// opened is changed (OpenConfig): a driver shared with a running registry
+// is not touched while it may be in use.
+func (l *s3Lister) keepConnections(n int) {
+	hc := l.client.Config.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	tr, ok := rt.(*http.Transport)
+	if !ok || tr.MaxIdleConnsPerHost >= n {
+		return // a transport of the config's own making: left as it is
+	}
+	tr = tr.Clone()
+	tr.MaxIdleConnsPerHost = n
+	if tr.MaxIdleConns != 0 {
+		tr.MaxIdleConns = max(tr.MaxIdleConns, n)
+	}
+	c := *hc
+	c.Transport = tr
+	l.client.Config.HTTPClient = &c
 }
 
 // s3Object is one object of a listing.

@@ -63,18 +63,22 @@ fuzz:
 
 # `make bench` trees: any of small, medium, large (large takes minutes and
 # about 3 GB of disk); RUNS measured runs each (LARGE_RUNS on large).
+# S3_SIZES are measured again on S3 (versitygw), S3_RUNS times: the first
+# time, a tree is uploaded into a bucket kept in .bench/s3 (minutes).
 SIZES      ?= small medium
 RUNS       ?= 3
 LARGE_RUNS ?= 1
+S3_SIZES   ?= medium
+S3_RUNS    ?= 1
 BENCH_DIR  := .bench
 
-bench: ## compare regsql index with the registry's GC on generated trees (SIZES="small medium large"), then run the Go benchmarks
+bench: tools ## compare regsql index with the registry's GC on generated trees (SIZES="small medium large"), on S3 too (S3_SIZES=medium), then run the Go benchmarks
 	@mkdir -p $(BENCH_DIR)/bin
 	$(GO) build -o $(BENCH_DIR)/bin/regsql ./cmd/regsql
 	$(GO) build -o $(BENCH_DIR)/bin/gcdry ./internal/bench/gcdry
 	$(GO) build -o $(BENCH_DIR)/bin/floor ./internal/bench/floor
-	$(GO) run ./internal/bench/run -bin $(BENCH_DIR)/bin -cache $(BENCH_DIR)/trees \
-		-sizes "$(SIZES)" -runs $(RUNS) -large-runs $(LARGE_RUNS)
+	VERSITYGW=$(CURDIR)/$(VERSITYGW) $(GO) run ./internal/bench/run -bin $(BENCH_DIR)/bin -cache $(BENCH_DIR)/trees \
+		-sizes "$(SIZES)" -runs $(RUNS) -large-runs $(LARGE_RUNS) -s3-sizes "$(S3_SIZES)" -s3-runs $(S3_RUNS)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
 lint: ## gofmt, go vet, and a tidy go.mod

@@ -5,7 +5,12 @@
 // peak resident memory can be measured, and prints the medians side by side.
 //
 // The programs are run/ (the driver), gcdry/ (distribution's MarkAndSweep
-// dry run on the filesystem driver) and floor/ (a plain parallel read of
-// every link file and manifest, the least any indexer must do).
-// docs/performance.md describes the figures.
+// dry run on the filesystem driver, or on the driver a registry config
+// names) and floor/ (a plain parallel read of every link file and manifest,
+// the least any indexer must do).
+//
+// S3 does the same on S3: it uploads a tree once into a bucket of a local
+// versitygw (internal/s3test), kept between runs, and counts the requests
+// regsql index and MarkAndSweep each make through a proxy.
+// docs/performance.md and docs/object-storage.md describe the figures.
 package bench

@@ -1,7 +1,8 @@
-// Command profile builds an index of a storage tree in-process with CPU and
-// heap profiles, for `go tool pprof`:
+// Command profile builds an index of a storage tree, or of the storage a
+// registry config names (an S3 bucket, say), in-process with CPU and heap
+// profiles, for `go tool pprof`:
 //
-//	profile -root DIR -db FILE [-cpu cpu.out] [-heap heap.out]
+//	profile (-root DIR | -config FILE) -db FILE [-cpu cpu.out] [-heap heap.out]
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"time"
 
 	"github.com/regsql/regsql/index"
 	"github.com/regsql/regsql/walker"
@@ -18,22 +20,23 @@ import (
 
 func main() {
 	root := flag.String("root", "", "the registry's storage directory")
+	config := flag.String("config", "", "the registry's config.yml")
 	db := flag.String("db", "", "the index database to build")
 	cpu := flag.String("cpu", "cpu.out", "CPU profile file")
 	heap := flag.String("heap", "heap.out", "heap profile file, written at the end of the build")
 	flag.Parse()
-	if *root == "" || *db == "" {
-		fmt.Fprintln(os.Stderr, "usage: profile -root DIR -db FILE [-cpu FILE] [-heap FILE]")
+	if (*root == "") == (*config == "") || *db == "" {
+		fmt.Fprintln(os.Stderr, "usage: profile (-root DIR | -config FILE) -db FILE [-cpu FILE] [-heap FILE]")
 		os.Exit(2)
 	}
-	if err := run(*root, *db, *cpu, *heap); err != nil {
+	if err := run(*root, *config, *db, *cpu, *heap); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, db, cpu, heap string) error {
-	st, err := walker.OpenRoot(root)
+func run(root, config, db, cpu, heap string) error {
+	st, driver, err := open(root, config)
 	if err != nil {
 		return err
 	}
@@ -45,12 +48,15 @@ func run(root, db, cpu, heap string) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return fmt.Errorf("start CPU profile: %w", err)
 	}
-	sum, err := index.Build(context.Background(), db, st, index.BuildOptions{Root: root, Driver: "filesystem", Full: true})
+	sum, err := index.Build(context.Background(), db, st, index.BuildOptions{Root: root + config, Driver: driver, Full: true, Progress: timeline(st)})
 	pprof.StopCPUProfile()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "%d manifests, %d blobs in %s\n", sum.Manifests, sum.Blobs, sum.Duration)
+	if ds, ok := st.(*walker.DriverStorage); ok {
+		fmt.Fprintf(os.Stderr, "%s storage: %s\n", driver, ds.Requests())
+	}
 	h, err := os.Create(heap)
 	if err != nil {
 		return fmt.Errorf("create heap profile: %w", err)
@@ -61,4 +67,32 @@ func run(root, db, cpu, heap string) error {
 		return fmt.Errorf("write heap profile: %w", err)
 	}
 	return nil
+}
+
+// timeline returns a progress function that prints, at most once a
+// second, how far the build got, with the requests made so far when st
+// counts them: where the time of a build goes.
+func timeline(st walker.Storage) func(walker.Progress) {
+	start, last := time.Now(), time.Now()
+	return func(p walker.Progress) {
+		if time.Since(last) < time.Second {
+			return
+		}
+		last = time.Now()
+		reqs := ""
+		if ds, ok := st.(*walker.DriverStorage); ok {
+			reqs = ds.Requests().String()
+		}
+		fmt.Fprintf(os.Stderr, "%6.1fs %5d repos %6d manifests %6d blobs %s\n", time.Since(start).Seconds(), p.Repos, p.Manifests, p.Blobs, reqs)
+	}
+}
+
+// open opens the storage as regsql index does: a directory (--root), or
+// the storage of a registry config (--config).
+func open(root, config string) (walker.Storage, string, error) {
+	if root != "" {
+		st, err := walker.OpenRoot(root)
+		return st, "filesystem", err
+	}
+	return walker.OpenConfig(context.Background(), config, walker.DriverOptions{})
 }

@@ -4,9 +4,13 @@
 // in its own process, and prints the medians. Then, on each tree, it
 // measures an incremental regsql index after a change of -change of the
 // repositories (gen.ChangeTree, undone afterwards) beside a full index of
-// the changed tree.
+// the changed tree. Last, for each of -s3-sizes, it uploads the tree
+// (once; kept in .bench/s3) into a bucket of a local S3 server (versitygw,
+// built by `make tools`) and measures regsql index and MarkAndSweep on that
+// bucket, with the requests each made, counted by a proxy in front of the
+// server.
 //
-//	run -bin DIR [-cache DIR] [-sizes "small medium"] [-runs 3] [-large-runs 1] [-change 0.01]
+//	run -bin DIR [-cache DIR] [-sizes "small medium"] [-runs 3] [-large-runs 1] [-change 0.01] [-s3-sizes medium] [-s3-runs 1]
 //
 // DIR holds the regsql, gcdry and floor binaries (the Makefile builds
 // them).
@@ -35,11 +39,17 @@ func main() {
 	runs := flag.Int("runs", 3, "measured runs of each program per tree; the median is printed")
 	largeRuns := flag.Int("large-runs", 1, "measured runs on the large tree")
 	change := flag.Float64("change", 0.01, "fraction of the repositories changed before the incremental index (0: not measured)")
+	s3Sizes := flag.String("s3-sizes", "medium", "tree presets to measure on S3, space separated")
+	s3Runs := flag.Int("s3-runs", 1, "measured runs of each program per tree on S3")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, *bin, *cache, strings.Fields(*sizes), *runs, *largeRuns, *change); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if err := runS3(ctx, *bin, *cache, strings.Fields(*s3Sizes), *s3Runs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -53,6 +63,9 @@ type row struct {
 }
 
 func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns int, change float64) error {
+	if len(sizes) == 0 {
+		return nil
+	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
@@ -234,7 +247,8 @@ func latestScan(ctx context.Context, path string) (counts string, mode string, r
 	if err != nil {
 		return "", "", 0, fmt.Errorf("read scan of %q: %w", path, err)
 	}
-	counts = fmt.Sprint(s.Repos, s.Tags, s.Revisions, s.Manifests, s.Blobs, s.BlobBytes, s.LayerLinks, s.Uploads, s.Problems)
+	counts = fmt.Sprintf("%d repos, %d tags, %d revisions, %d manifests, %d blobs of %d bytes, %d layer links, %d uploads, %d problems",
+		s.Repos, s.Tags, s.Revisions, s.Manifests, s.Blobs, s.BlobBytes, s.LayerLinks, s.Uploads, s.Problems)
 	return counts, mode, read, nil
 }
 

@@ -187,6 +187,10 @@ func fill(ctx context.Context, path string, fsys fs.FS, opts BuildOptions, walk 
 	if err != nil {
 		return Summary{}, err
 	}
+	hint := sizeHint{blobs: sum.Blobs, manifests: sum.Manifests, revisions: sum.Revisions, tags: sum.Tags}
+	if err := derive(ctx, tx, opts.Driver, true, hint); err != nil {
+		return Summary{}, err
+	}
 	sum.ReposRead = sum.Repos
 	if err := insertScan(ctx, tx, opts, start, sum); err != nil {
 		return Summary{}, err

@@ -24,6 +24,14 @@
 //     revision of its repository. The walker reports these as it walks; the
 //     index adds any it did not (same path), so the table is complete
 //     whatever fed the Sink. The tag itself stays in tags.
+//   - the derived tables (migrations/00006_derived.sql): what each tag
+//     reaches (tag_reach), what each revision's family alone uses
+//     (revision_usage), what each repository uses (repo_usage), and the
+//     registry's garbage collector replayed in both modes (gc_blobs,
+//     gc_revisions, gc_unreached). derive reads the tables once into
+//     compact arrays, digests as int32 ids, and computes these in Go: the
+//     reports would otherwise redo them on every run, one B-tree lookup at
+//     a time, in seconds.
 //
 // Records are kept as the storage has them: a revision whose manifest blob
 // is missing stays in revisions, a tag to nowhere stays in tags; problems
@@ -49,7 +57,8 @@
 // read again, blobs are added and removed, manifests no revision names any
 // more are deleted and new ones read, and the totals of the indexes above
 // them and the tag_without_revision problems of the repositories read are
-// computed again. The counts of the new scans row follow every row deleted
+// computed again, and so are the derived tables, of which only the rows
+// that differ are written. The counts of the new scans row follow every row deleted
 // and inserted rather than counting the tables again. A cancelled context
 // rolls the transaction back; a killed process leaves a hot journal, which
 // Open (and the next Build) roll back before reading. The result equals a

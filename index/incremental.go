@@ -377,6 +377,16 @@ func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 		return Summary{}, err
 	}
 	u.counts.Problems += int(n)
+	// The derived tables follow from the others: when no repository was
+	// read again or removed and no blob came or went, none of those
+	// changed, and neither did they.
+	if len(changed) > 0 || len(rs.Removed) > 0 || len(rs.AddedBlobs) > 0 || len(rs.RemovedBlobs) > 0 {
+		c := u.counts
+		hint := sizeHint{blobs: c.Blobs, manifests: c.Manifests + sink.manifests, revisions: c.Revisions, tags: c.Tags}
+		if err := derive(u.ctx, u.tx, u.opts.Driver, false, hint); err != nil {
+			return Summary{}, err
+		}
+	}
 	if err := w.close(); err != nil {
 		return Summary{}, fmt.Errorf("close insert statements: %w", err)
 	}

@@ -46,8 +46,9 @@ func TestSchema(t *testing.T) {
 	got := strings.Join(names, " ")
 	want := "repos tags tag_history revisions manifests refs blobs layer_links uploads problems scans " +
 		"usage_sources pull_events blob_pulls push_events " +
-		"tagged_manifests untagged_revisions repo_blobs blob_usage " +
-		"pulls manifest_pulls tag_pulls usage_coverage repo_usage" // 00005 redefines repo_usage
+		"tag_reach revision_usage repo_usage gc_blobs gc_revisions gc_unreached " +
+		"repo_blobs blob_usage pulls manifest_pulls usage_coverage " +
+		"tagged_manifests untagged_revisions tag_pulls" // 00006 redefines these three
 	if got != want {
 		t.Errorf("Schema() names = %s, want %s", got, want)
 	}

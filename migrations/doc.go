@@ -8,7 +8,10 @@
 // the registry's logs and notifications report) and their views.
 // 00005_report_indexes.sql gives the indexes the built-in reports read in
 // digest order the columns they need, so that a report merges indexes
-// rather than looking rows up.
+// rather than looking rows up. 00006_derived.sql creates the tables that
+// "regsql index" computes from the others once per build (index/derive.go):
+// what each tag reaches, what each revision and repository uses, and the
+// registry's garbage collection replayed in both modes.
 //
 // The index is rebuilt from storage on every "regsql index", so a migration
 // never has to carry the storage's data forward. The usage tables are the

@@ -1,0 +1,672 @@
+package index
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// derive computes the derived tables (migrations/00006_derived.sql) from
+// the tables a build loaded, in tx: what each tag reaches, what each
+// revision and repository uses, and what the registry's garbage collector
+// marks and deletes in each mode. Every report would otherwise work these
+// out again on every run, one B-tree lookup at a time, which costs seconds
+// on a registry of 100k manifests; here they come from one read of each
+// table into compact arrays, in a fraction of a second.
+//
+// A full build (fresh) inserts every row into empty tables; an incremental
+// build computes everything again from the updated tables and writes only
+// the rows that differ, so that its journal stays as small as its change.
+// driver is the storage driver's name: the garbage collector's catalog
+// order depends on it.
+func derive(ctx context.Context, tx *sql.Tx, driver string, fresh bool, hint sizeHint) error {
+	// The graph is some tens of MB for a registry of 100k manifests, and
+	// reading the tables makes as much garbage again: collected early, it
+	// keeps the heap near the graph's size rather than twice it, which on
+	// top of SQLite's page cache would raise the build's peak resident
+	// set. What was garbage before (the walk's buffers) goes back to the
+	// system first.
+	debug.FreeOSMemory()
+	defer debug.SetGCPercent(debug.SetGCPercent(derivePercent))
+	g, err := loadGraph(ctx, tx, hint)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, t := range g.derivedTables(driver) {
+		if err := writeDerived(ctx, tx, t, fresh); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// derivePercent is the garbage collector's GOGC while derive runs.
+const derivePercent = 30
+
+// noTime stands for NULL in the int64 time columns of a graph.
+const noTime = math.MinInt64
+
+// digests interns digest texts as dense int32 ids. A sha256 digest, which
+// is nearly every one, is keyed by its 32 bytes rather than its 71-byte
+// text, and looked up by their first 8 (random, as they are a hash), the
+// rest compared on a hit; any other digest (another algorithm, or text
+// that is no valid digest) is keyed by its text.
+type digests struct {
+	byPrefix map[uint64]int32   // the first digest with those first 8 bytes
+	byKey    map[[32]byte]int32 // the others with the same first 8 bytes: never seen in practice
+	byText   map[string]int32
+	keys     [][32]byte       // by id; zero for an id in texts
+	isText   []bool           // by id: not a sha256 digest, its text in texts
+	texts    map[int32]string // ids of the digests that are not sha256
+}
+
+// newDigests makes an interner for about n digests.
+func newDigests(n int) *digests {
+	return &digests{byPrefix: make(map[uint64]int32, n), byKey: map[[32]byte]int32{},
+		byText: map[string]int32{}, texts: map[int32]string{},
+		keys: make([][32]byte, 0, n), isText: make([]bool, 0, n)}
+}
+
+const sha256Prefix = "sha256:"
+
+// hexValue maps a lowercase hex digit to its value and anything else to
+// 0xff: a digest's text is canonical only in lowercase, and "sha256:AB.."
+// is a different text from "sha256:ab.." to SQLite.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+	}
+	return t
+}()
+
+// sha256Key returns the 32 bytes of a sha256 digest in its canonical text
+// (lowercase hex, which sorts as the bytes do), or false.
+func sha256Key(s string) ([32]byte, bool) {
+	var k [32]byte
+	if len(s) != len(sha256Prefix)+64 || s[:len(sha256Prefix)] != sha256Prefix {
+		return k, false
+	}
+	h := s[len(sha256Prefix):]
+	for i := range k {
+		hi, lo := hexValue[h[2*i]], hexValue[h[2*i+1]]
+		if hi|lo == 0xff || hi > 15 || lo > 15 {
+			return k, false
+		}
+		k[i] = hi<<4 | lo
+	}
+	return k, true
+}
+
+func prefix(k *[32]byte) uint64 {
+	return uint64(k[0])<<56 | uint64(k[1])<<48 | uint64(k[2])<<40 | uint64(k[3])<<32 |
+		uint64(k[4])<<24 | uint64(k[5])<<16 | uint64(k[6])<<8 | uint64(k[7])
+}
+
+// id returns the id of digest s, assigning the next one if s is new.
+func (d *digests) id(s string) int32 {
+	next := int32(len(d.keys))
+	k, ok := sha256Key(s)
+	if !ok {
+		if id, ok := d.byText[s]; ok {
+			return id
+		}
+		d.byText[s] = next
+		d.texts[next] = s
+		d.keys = append(d.keys, [32]byte{})
+		d.isText = append(d.isText, true)
+		return next
+	}
+	p := prefix(&k)
+	if id, ok := d.byPrefix[p]; !ok {
+		d.byPrefix[p] = next
+	} else if d.keys[id] == k {
+		return id
+	} else if id, ok := d.byKey[k]; ok {
+		return id
+	} else {
+		d.byKey[k] = next
+	}
+	d.keys = append(d.keys, k)
+	d.isText = append(d.isText, false)
+	return next
+}
+
+// lookup returns the id of digest s, or false when it has none.
+func (d *digests) lookup(s string) (int32, bool) {
+	k, ok := sha256Key(s)
+	if !ok {
+		id, ok := d.byText[s]
+		return id, ok
+	}
+	if id, ok := d.byPrefix[prefix(&k)]; ok && d.keys[id] == k {
+		return id, true
+	} else if !ok {
+		return 0, false
+	}
+	id, ok := d.byKey[k]
+	return id, ok
+}
+
+func (d *digests) len() int { return len(d.keys) }
+
+// text returns the digest of id as the database holds it.
+func (d *digests) text(id int32) string {
+	if d.isText[id] {
+		return d.texts[id]
+	}
+	var b [len(sha256Prefix) + 64]byte
+	copy(b[:], sha256Prefix)
+	hex.Encode(b[len(sha256Prefix):], d.keys[id][:])
+	return string(b[:])
+}
+
+// compare orders ids as their texts sort (SQLite's BINARY collation).
+func (d *digests) compare(a, b int32) int {
+	if a == b {
+		return 0
+	}
+	if !d.isText[a] && !d.isText[b] {
+		return bytes.Compare(d.keys[a][:], d.keys[b][:])
+	}
+	return strings.Compare(d.text(a), d.text(b))
+}
+
+// Reference kinds the garbage collector follows, as bits of graph.refKinds.
+const (
+	refConfig uint8 = 1 << iota
+	refLayer
+	refChild
+)
+
+// ref is one reference of a manifest's body: a config, layer or index
+// child (subject is not followed by the garbage collector, and not kept).
+type ref struct {
+	digest   int32
+	kind     uint8 // refConfig, refLayer or refChild
+	position int32
+}
+
+// graph is what the derived tables are computed from: every repository,
+// tag, revision, blob and manifest reference of the index, with digests as
+// ids. It holds no manifest body and no row the derived tables do not
+// need: about 40 bytes a blob and 12 a reference.
+type graph struct {
+	d *digests
+
+	repos   []repo
+	repoIdx map[int64]int32 // repos.id to index in repos
+
+	revs   []revision
+	revIdx map[revKey]int32
+	tags   []tagRow
+	tagged map[revKey]bool // the digests a repository's tags name
+
+	// per digest id
+	revDigest []bool  // some revision has this digest
+	blobSize  []int64 // -1: not a blob
+	blobMTime []int64 // noTime: NULL
+	refKinds  []uint8 // how references name it (refConfig | refLayer | refChild)
+	mIdx      []int32 // index in manifests, or -1
+
+	manifests []manifest
+	refs      []ref
+
+	// the revisions of the same repository that a revision's body lists as
+	// index children, and the other way round: few revisions have any
+	children, parents map[int32][]int32
+}
+
+type repo struct {
+	id      int64
+	name    string
+	listed  bool
+	hasTags bool           // tags or tag history: the registry sees a tags/ directory
+	tagged  map[int32]bool // digests its tags name
+	revs    []int32        // its revisions, in digest order
+	tagRows []int32        // its tags
+}
+
+type revKey struct {
+	repo   int32 // index in graph.repos
+	digest int32
+}
+
+type revision struct {
+	repo   int32
+	digest int32
+	target int32
+}
+
+// manifest is a row of manifests, or a digest that only refs names as a
+// manifest (which the index never writes, but derive would not lose).
+type manifest struct {
+	row              bool  // a row of manifests
+	created          int64 // noTime: NULL
+	subject          int32 // digest id; -1: NULL
+	refStart, refEnd int32 // its references are refs[refStart:refEnd]
+}
+
+type tagRow struct {
+	repo     int32
+	name     string
+	digest   int32
+	pushedAt int64 // noTime: NULL
+}
+
+// rev returns the revision of repository r at digest d.
+func (g *graph) rev(r, d int32) (int32, bool) {
+	if !g.revDigest[d] {
+		return 0, false
+	}
+	i, ok := g.revIdx[revKey{r, d}]
+	return i, ok
+}
+
+func (g *graph) isBlob(d int32) bool { return g.blobSize[d] >= 0 }
+
+// refsOf returns the references of manifest id m: the config first, then
+// layers or children in the order the body lists them.
+func (g *graph) refsOf(m int32) []ref {
+	if i := g.mIdx[m]; i >= 0 {
+		return g.refs[g.manifests[i].refStart:g.manifests[i].refEnd]
+	}
+	return nil
+}
+
+// isManifest says whether digest d has a row in manifests.
+func (g *graph) isManifest(d int32) bool { return g.mIdx[d] >= 0 && g.manifests[g.mIdx[d]].row }
+
+// created is manifests.created of d, or noTime.
+func (g *graph) created(d int32) int64 {
+	if i := g.mIdx[d]; i >= 0 {
+		return g.manifests[i].created
+	}
+	return noTime
+}
+
+// subject is manifests.subject_digest of d, or -1.
+func (g *graph) subject(d int32) int32 {
+	if i := g.mIdx[d]; i >= 0 {
+		return g.manifests[i].subject
+	}
+	return -1
+}
+
+// sizeHint is how many rows the tables hold, when known, so that the
+// graph's arrays and maps are made at their size rather than grown.
+type sizeHint struct {
+	blobs, manifests, revisions, tags int
+}
+
+// loadGraph reads the graph from the tables of tx. Blobs come first, so
+// that their ids are 0 to len(blobs)-1 and their sizes an array indexed
+// by id from the start; a manifest's references come together (the writer
+// writes them with the manifest), each manifest's into one span of refs.
+func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
+	g := &graph{
+		d:       newDigests(hint.blobs),
+		repoIdx: map[int64]int32{},
+		revIdx:  make(map[revKey]int32, hint.revisions),
+		tagged:  make(map[revKey]bool, hint.tags),
+		revs:    make([]revision, 0, hint.revisions),
+		tags:    make([]tagRow, 0, hint.tags),
+	}
+	g.blobSize = make([]int64, 0, hint.blobs)
+	g.blobMTime = make([]int64, 0, hint.blobs)
+	type manifestRow struct {
+		id, subject int32 // subject -1: none
+		created     int64
+	}
+	var (
+		manifests = make([]manifestRow, 0, hint.manifests)
+		spans     = make([]refSpan, 0, hint.manifests)
+	)
+	err := queryEach(ctx, tx, "read repositories", `SELECT id, name, listed FROM repos ORDER BY id`, func(rows *sql.Rows) error {
+		var r repo
+		if err := rows.Scan(&r.id, &r.name, &r.listed); err != nil {
+			return err
+		}
+		g.repoIdx[r.id] = int32(len(g.repos))
+		g.repos = append(g.repos, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = queryEach(ctx, tx, "read tag history", `SELECT DISTINCT repo_id FROM tag_history`, func(rows *sql.Rows) error {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if i, ok := g.repoIdx[id]; ok {
+			g.repos[i].hasTags = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = scanChunked(ctx, tx, "read blobs", "blobs", "", []string{"digest", "size", "modified_at"}, func(f []string) error {
+		size, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return fmt.Errorf("size of blob %s: %w", f[0], err)
+		}
+		mtime := int64(noTime)
+		if f[2] != "" {
+			if mtime, err = strconv.ParseInt(f[2], 10, 64); err != nil {
+				return fmt.Errorf("time of blob %s: %w", f[0], err)
+			}
+		}
+		if id := g.d.id(f[0]); int(id) < len(g.blobSize) {
+			return nil // the same digest twice: blobs' key forbids it
+		}
+		g.blobSize = append(g.blobSize, size)
+		g.blobMTime = append(g.blobMTime, mtime)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = scanChunked(ctx, tx, "read manifests", "manifests", "", []string{"digest", "created", "subject_digest"}, func(f []string) error {
+		m := manifestRow{id: g.d.id(f[0]), created: noTime, subject: -1}
+		if f[1] != "" {
+			created, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return fmt.Errorf("created of manifest %s: %w", f[0], err)
+			}
+			m.created = created
+		}
+		if f[2] != "" {
+			m.subject = g.d.id(f[2])
+		}
+		manifests = append(manifests, m)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var lastManifest string
+	err = scanChunked(ctx, tx, "read references", "refs", "kind IN ('config', 'layer', 'child')",
+		[]string{"manifest_digest", "kind", "position", "digest"}, func(f []string) error {
+			pos, err := strconv.ParseInt(f[2], 10, 32)
+			if err != nil {
+				return fmt.Errorf("position of a reference of %s: %w", f[0], err)
+			}
+			// The previous row's manifest is nearly always this one's:
+			// compared as text, it saves a lookup.
+			if len(spans) == 0 || f[0] != lastManifest {
+				lastManifest = f[0]
+				spans = append(spans, refSpan{manifest: g.d.id(f[0]), start: int32(len(g.refs))})
+			}
+			r := ref{digest: g.d.id(f[3]), position: int32(pos)}
+			switch f[1] {
+			case "config":
+				r.kind = refConfig
+			case "layer":
+				r.kind = refLayer
+			default:
+				r.kind = refChild
+			}
+			g.refs = append(g.refs, r)
+			spans[len(spans)-1].end = int32(len(g.refs))
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = scanChunked(ctx, tx, "read revisions", "revisions", "", []string{"repo_id", "digest", "target"}, func(f []string) error {
+		repoID, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("repository of revision %s: %w", f[1], err)
+		}
+		r, ok := g.repoIdx[repoID]
+		if !ok {
+			return fmt.Errorf("revision %s of repository id %d, which repos lacks", f[1], repoID)
+		}
+		v := revision{repo: r, digest: g.d.id(f[1]), target: g.d.id(f[2])}
+		g.revIdx[revKey{r, v.digest}] = int32(len(g.revs))
+		g.repos[r].revs = append(g.repos[r].revs, int32(len(g.revs)))
+		g.revs = append(g.revs, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = queryEach(ctx, tx, "read tags", `SELECT repo_id, name, digest, pushed_at FROM tags ORDER BY repo_id, name`, func(rows *sql.Rows) error {
+		var (
+			repoID   int64
+			name, d  string
+			pushedAt sql.NullInt64
+		)
+		if err := rows.Scan(&repoID, &name, &d, &pushedAt); err != nil {
+			return err
+		}
+		r, ok := g.repoIdx[repoID]
+		if !ok {
+			return fmt.Errorf("tag %s of repository id %d, which repos lacks", name, repoID)
+		}
+		t := tagRow{repo: r, name: name, digest: g.d.id(d), pushedAt: noTime}
+		if pushedAt.Valid {
+			t.pushedAt = pushedAt.Int64
+		}
+		g.repos[r].hasTags = true
+		g.tagged[revKey{r, t.digest}] = true
+		g.repos[r].tagRows = append(g.repos[r].tagRows, int32(len(g.tags)))
+		g.tags = append(g.tags, t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	n := g.d.len()
+	for len(g.blobSize) < n {
+		g.blobSize = append(g.blobSize, -1)
+		g.blobMTime = append(g.blobMTime, noTime)
+	}
+	g.revDigest = make([]bool, n)
+	for _, v := range g.revs {
+		g.revDigest[v.digest] = true
+	}
+	g.mIdx = make([]int32, n)
+	for i := range g.mIdx {
+		g.mIdx[i] = -1
+	}
+	g.manifests = make([]manifest, 0, len(manifests))
+	for _, m := range manifests {
+		if g.mIdx[m.id] < 0 {
+			g.mIdx[m.id] = int32(len(g.manifests))
+			g.manifests = append(g.manifests, manifest{})
+		}
+		g.manifests[g.mIdx[m.id]] = manifest{row: true, created: m.created, subject: m.subject}
+	}
+	g.refKinds = make([]uint8, n)
+	for _, r := range g.refs {
+		g.refKinds[r.digest] |= r.kind
+	}
+	// Each manifest's references are one span; should a manifest's come in
+	// two (nothing writes them so), they are gathered with a sort.
+	for _, sp := range spans {
+		i := g.mIdx[sp.manifest]
+		if i < 0 {
+			i = int32(len(g.manifests))
+			g.mIdx[sp.manifest] = i
+			g.manifests = append(g.manifests, manifest{created: noTime, subject: -1})
+		}
+		if g.manifests[i].refEnd != 0 {
+			g.gatherRefs(spans)
+			break
+		}
+		g.manifests[i].refStart, g.manifests[i].refEnd = sp.start, sp.end
+	}
+	// The garbage collector follows a body's references in its order: the
+	// config, then the layers or the children by position.
+	for _, m := range g.manifests {
+		if rs := g.refs[m.refStart:m.refEnd]; !slices.IsSortedFunc(rs, compareRefs) {
+			slices.SortFunc(rs, compareRefs)
+		}
+	}
+	for i := range g.repos {
+		r := &g.repos[i]
+		slices.SortFunc(r.revs, func(a, b int32) int { return g.d.compare(g.revs[a].digest, g.revs[b].digest) })
+	}
+	g.linkChildren()
+	// Every digest has its id now: the maps that looked them up are the
+	// largest part of the graph, and derive has no more use for them.
+	g.d.byPrefix, g.d.byKey, g.d.byText = nil, nil, nil
+	return g, nil
+}
+
+// refSpan is where one manifest's references were read into refs.
+type refSpan struct{ manifest, start, end int32 }
+
+// gatherRefs rearranges refs so that each manifest's references are one
+// span, whatever the order they were read in.
+func (g *graph) gatherRefs(spans []refSpan) {
+	type owned struct {
+		manifest int32
+		ref
+	}
+	all := make([]owned, 0, len(g.refs))
+	for _, sp := range spans {
+		for _, r := range g.refs[sp.start:sp.end] {
+			all = append(all, owned{sp.manifest, r})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b owned) int { return cmp.Compare(a.manifest, b.manifest) })
+	for i := range g.manifests {
+		g.manifests[i].refStart, g.manifests[i].refEnd = 0, 0
+	}
+	for i, o := range all {
+		g.refs[i] = o.ref
+		m := &g.manifests[g.mIdx[o.manifest]]
+		if i == 0 || all[i-1].manifest != o.manifest {
+			m.refStart = int32(i)
+		}
+		m.refEnd = int32(i + 1)
+	}
+}
+
+// linkChildren records, for each revision, the revisions of its repository
+// that its body lists as index children, and the other way round.
+func (g *graph) linkChildren() {
+	g.children, g.parents = map[int32][]int32{}, map[int32][]int32{}
+	for i := range g.revs {
+		v := &g.revs[i]
+		for _, r := range g.refsOf(v.target) {
+			if r.kind != refChild {
+				continue
+			}
+			c, ok := g.rev(v.repo, r.digest)
+			if !ok || slices.Contains(g.children[int32(i)], c) {
+				continue
+			}
+			g.children[int32(i)] = append(g.children[int32(i)], c)
+			g.parents[c] = append(g.parents[c], int32(i))
+		}
+	}
+}
+
+// compareRefs orders a body's references as the garbage collector
+// follows them.
+func compareRefs(a, b ref) int {
+	return cmp.Or(cmp.Compare(configLast(a.kind), configLast(b.kind)), cmp.Compare(a.position, b.position))
+}
+
+// configLast is 0 for a config reference and 1 for the others, which a
+// body lists after its config.
+func configLast(kind uint8) int {
+	if kind == refConfig {
+		return 0
+	}
+	return 1
+}
+
+// chunkRows is how many rows of a table scanChunked reads at a time.
+const chunkRows = 16384
+
+// scanChunked calls each with the values of columns (text; "" for NULL)
+// of every row of table that meets where (none when ""). The rows come
+// chunkRows at a time, each column of a chunk as one string that SQLite
+// concatenates: through database/sql every row costs a Go string per
+// column and some bookkeeping, which for the 400k blobs and 600k
+// references of a large registry took longer than the rest of derive.
+// The values must not hold the ASCII record separator (0x1e), nor be ""
+// when not NULL: digests, sizes, times and reference kinds never do.
+func scanChunked(ctx context.Context, tx *sql.Tx, what, table, where string, columns []string, each func([]string) error) error {
+	var last sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT max(rowid) FROM `+table).Scan(&last); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var aggs []string
+	for _, c := range columns {
+		aggs = append(aggs, "group_concat(coalesce("+c+", ''), char(30))")
+	}
+	if where != "" {
+		where = " AND " + where
+	}
+	q := `SELECT ` + strings.Join(aggs, ", ") + ` FROM ` + table + ` WHERE rowid > ? AND rowid <= ?` + where
+	chunks := make([]sql.NullString, len(columns))
+	dest := make([]any, len(columns))
+	for i := range chunks {
+		dest[i] = &chunks[i]
+	}
+	rest := make([]string, len(columns))
+	values := make([]string, len(columns))
+	for lo := int64(0); lo < last.Int64; lo += chunkRows {
+		if err := tx.QueryRowContext(ctx, q, lo, lo+chunkRows).Scan(dest...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !chunks[0].Valid {
+			continue // no row in this range
+		}
+		for i := range chunks {
+			rest[i] = chunks[i].String
+		}
+		for more := true; more; {
+			for i := range rest {
+				values[i], rest[i], more = strings.Cut(rest[i], "\x1e")
+			}
+			if err := each(values); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+		}
+	}
+	return nil
+}
+
+// queryEach runs q in tx and calls each for every row; what names the
+// action for errors.
+func queryEach(ctx context.Context, tx *sql.Tx, what, q string, each func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}

@@ -107,29 +107,3 @@ func TestBuiltinList(t *testing.T) {
 		t.Errorf("built-ins = %q, want %q", got, want)
 	}
 }
-
-// TestSharedMarkBlocks keeps the copies of the --delete-untagged mark in
-// step: the block between its begin and end lines must be the same text in
-// every report that holds one.
-func TestSharedMarkBlocks(t *testing.T) {
-	const begin, end = "-- begin: the mark of registry garbage-collect --delete-untagged", "-- end: the mark of registry garbage-collect --delete-untagged"
-	var first, firstName string
-	for _, name := range []string{"unreferenced-blobs-untagged", "unreferenced-manifests-untagged", "gc-hazards"} {
-		q, ok := builtins(t).Get(name)
-		if !ok {
-			t.Fatalf("no built-in %q", name)
-		}
-		i, j := strings.Index(q.SQL, begin), strings.Index(q.SQL, end)
-		if i < 0 || j < i {
-			t.Fatalf("%s: no mark block", name)
-		}
-		block := q.SQL[i:j]
-		if first == "" {
-			first, firstName = block, name
-			continue
-		}
-		if block != first {
-			t.Errorf("%s: the mark block differs from %s's", name, firstName)
-		}
-	}
-}

@@ -19,85 +19,144 @@
 -- frees after GC when no kept tag still reaches the manifest, counted on the
 -- first row of that manifest.
 WITH RECURSIVE
-coverage(from_at) AS (
-    SELECT covered_from FROM usage_coverage
+-- pulls: every pull that counts for a tag, as tag_pulls says it: by its
+-- name, or by digest of a manifest it reaches, or a GET of such a
+-- manifest's config. (Each part is skipped outright when nothing of its
+-- kind was ingested.)
+pulls(repo_id, tag, at) AS (
+    SELECT t.repo_id, t.name, e.pulled_at
+      FROM pull_events e
+      JOIN repos r ON r.name = e.repo
+      JOIN tags t ON t.repo_id = r.id AND t.name = e.reference
+     WHERE EXISTS (SELECT 1 FROM pull_events)
+    UNION ALL
+    SELECT x.repo_id, x.tag, e.pulled_at
+      FROM pull_events e
+      JOIN repos r ON r.name = e.repo
+      JOIN tag_reach x ON x.repo_id = r.id AND x.digest = e.reference
+     WHERE EXISTS (SELECT 1 FROM pull_events)
+    UNION ALL
+    SELECT x.repo_id, x.tag, b.last_pulled_at
+      FROM blob_pulls b
+      JOIN repos r ON r.name = b.repo
+      JOIN manifests m ON m.config_digest = b.digest
+      JOIN revisions v ON v.repo_id = r.id AND v.target = m.digest
+      JOIN tag_reach x ON x.repo_id = v.repo_id AND x.digest = v.digest
+     WHERE EXISTS (SELECT 1 FROM blob_pulls)
 ),
-candidate(repo_id, name, digest, reason) AS (
-    SELECT t.repo_id, t.name, t.digest,
-           CASE WHEN p.last_pulled_at IS NOT NULL
-                THEN 'last pulled ' || date(p.last_pulled_at, 'unixepoch')
-                WHEN c.from_at <= :now - :older_than
-                THEN 'no pull seen since ' || date(c.from_at, 'unixepoch')
-                ELSE 'no pull seen; pull data starts ' || coalesce(date(c.from_at, 'unixepoch'), 'nowhere (nothing ingested)')
-           END || ', pushed ' || date(t.pushed_at, 'unixepoch')
+pulled(repo_id, tag, last_pulled_at) AS MATERIALIZED (
+    SELECT repo_id, tag, nullif(max(at), 0) FROM pulls GROUP BY repo_id, tag
+),
+-- old: the tags old enough and not protected, with when each was last
+-- pulled.
+old(repo_id, name, digest, pushed_at, last_pulled_at, from_at) AS MATERIALIZED (
+    SELECT t.repo_id, t.name, t.digest, t.pushed_at, p.last_pulled_at, (SELECT covered_from FROM usage_coverage)
       FROM tags t
       JOIN repos r ON r.id = t.repo_id
-      JOIN tag_pulls p ON p.repo_id = t.repo_id AND p.tag = t.name
-      CROSS JOIN coverage c
-      LEFT JOIN revisions v ON v.repo_id = t.repo_id AND v.digest = t.digest
-      LEFT JOIN manifests m ON m.digest = v.target
+      LEFT JOIN pulled p ON p.repo_id = t.repo_id AND p.tag = t.name
+      LEFT JOIN revision_usage f ON f.repo_id = t.repo_id AND f.digest = t.digest
      WHERE r.name REGEXP :repo
        AND NOT t.name REGEXP :protect
        AND NOT t.name REGEXP '^sha256-[0-9a-f]{64}(\.[a-z]+)?$'
-       AND m.subject_digest IS NULL
+       AND f.subject IS NULL
        AND t.pushed_at < :now - :older_than
-       AND (p.last_pulled_at < :now - :older_than
-            OR (p.last_pulled_at IS NULL AND (c.from_at <= :now - :older_than OR :unknown_is_old <> 0)))
 ),
--- keep_reach: what the tags that stay still reach, through index children.
-keep_reach(repo_id, digest, target) AS (
-    SELECT t.repo_id, v.digest, v.target
-      FROM tags t
-      JOIN revisions v ON v.repo_id = t.repo_id AND v.digest = t.digest
-     WHERE NOT EXISTS (SELECT 1 FROM candidate c WHERE c.repo_id = t.repo_id AND c.name = t.name)
-    UNION
-    SELECT k.repo_id, v.digest, v.target
-      FROM keep_reach k
-      JOIN refs c ON c.manifest_digest = k.target AND c.kind = 'child'
-      JOIN revisions v ON v.repo_id = k.repo_id AND v.digest = c.digest
+candidate(repo_id, name, digest, reason, first) AS MATERIALIZED (
+    SELECT repo_id, name, digest,
+           CASE WHEN last_pulled_at IS NOT NULL
+                THEN 'last pulled ' || date(last_pulled_at, 'unixepoch')
+                WHEN from_at <= :now - :older_than
+                THEN 'no pull seen since ' || date(from_at, 'unixepoch')
+                ELSE 'no pull seen; pull data starts ' || coalesce(date(from_at, 'unixepoch'), 'nowhere (nothing ingested)')
+           END || ', pushed ' || date(pushed_at, 'unixepoch'),
+           min(name) OVER (PARTITION BY repo_id, digest)
+      FROM old
+     WHERE last_pulled_at < :now - :older_than
+        OR (last_pulled_at IS NULL AND (from_at <= :now - :older_than OR :unknown_is_old <> 0))
 ),
--- unit: a manifest that loses its last tag, and the children that go with it.
-unit(repo_id, root, digest, target) AS (
-    SELECT DISTINCT v.repo_id, v.digest, v.digest, v.target
+-- roots: the revisions the candidates name, with how many candidate tags
+-- name each and what regsql index worked out for it (revision_usage).
+roots(repo_id, digest, target, n, tags, parents, family_size) AS MATERIALIZED (
+    SELECT c.repo_id, c.digest, v.target, count(*), f.tags, f.parents, f.family_size
       FROM candidate c
-      JOIN revisions v ON v.repo_id = c.repo_id AND v.digest = c.digest
-     WHERE NOT EXISTS (SELECT 1 FROM keep_reach k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
-    UNION
-    SELECT u.repo_id, u.root, v.digest, v.target
-      FROM unit u
-      JOIN refs c ON c.manifest_digest = u.target AND c.kind = 'child'
-      JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = c.digest
-     WHERE NOT EXISTS (SELECT 1 FROM keep_reach k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
+     CROSS JOIN revisions v ON v.repo_id = c.repo_id AND v.digest = c.digest
+     CROSS JOIN revision_usage f ON f.repo_id = c.repo_id AND f.digest = c.digest
+     GROUP BY c.repo_id, c.digest
 ),
-unit_blobs(repo_id, root, blob) AS (
-    SELECT repo_id, root, target FROM unit
+-- unit: a manifest that loses its last tag, and the children that go with
+-- it: those no tag that stays reaches (tag_reach). A root that is an image
+-- no index lists loses its last tag when the candidates are all its tags;
+-- only a revision whose family is more than itself has children to add.
+unit(repo_id, root, digest, target, family_size) AS MATERIALIZED (
+    SELECT o.repo_id, o.digest, o.digest, o.target, o.family_size
+      FROM roots o
+     WHERE CASE WHEN o.parents = 0 AND o.family_size = 1 THEN o.tags = o.n
+                ELSE NOT EXISTS (SELECT 1 FROM tag_reach x
+                                  WHERE x.repo_id = o.repo_id AND x.digest = o.digest
+                                    AND NOT EXISTS (SELECT 1 FROM candidate c WHERE c.repo_id = x.repo_id AND c.name = x.tag))
+           END
     UNION
-    SELECT u.repo_id, u.root, r.digest
+    SELECT u.repo_id, u.root, v.digest, v.target, f.family_size
       FROM unit u
-      JOIN refs r ON r.manifest_digest = u.target AND r.kind IN ('config', 'layer', 'child')
+     CROSS JOIN refs c ON c.manifest_digest = u.target AND c.kind = 'child'
+     CROSS JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = c.digest
+     CROSS JOIN revision_usage f ON f.repo_id = v.repo_id AND f.digest = v.digest
+     WHERE u.family_size > 1
+       AND NOT EXISTS (SELECT 1 FROM tag_reach x
+                        WHERE x.repo_id = v.repo_id AND x.digest = v.digest
+                          AND NOT EXISTS (SELECT 1 FROM candidate c WHERE c.repo_id = x.repo_id AND c.name = x.tag))
+),
+-- sized: whether each unit is its root's whole family (revision_usage),
+-- whose bytes regsql index has computed. The others are worked out below
+-- (part): those whose children another tag keeps, and those whose root is
+-- a unit in another repository too, whose revisions count as inside the
+-- unit (so blobs both repositories use count in both rows).
+sized(repo_id, root, whole, bytes) AS MATERIALIZED (
+    SELECT repo_id, root, n = family_size AND repos = 1, family_bytes
+      FROM (SELECT u.repo_id, u.root, count(*) AS n, f.family_size, f.family_bytes,
+                   count(*) OVER (PARTITION BY u.root) AS repos
+              FROM unit u
+             CROSS JOIN revision_usage f ON f.repo_id = u.repo_id AND f.digest = u.root
+             GROUP BY u.repo_id, u.root)
+),
+part(repo_id, root, digest, target) AS MATERIALIZED (
+    SELECT u.repo_id, u.root, u.digest, u.target
+      FROM sized s
+     CROSS JOIN unit u ON u.repo_id = s.repo_id AND u.root = s.root
+     WHERE NOT s.whole
+),
+-- part_blobs: what those units use: bodies (k = 0), their configs, layers
+-- and children (k = 1).
+part_blobs(repo_id, root, blob) AS (
+    SELECT DISTINCT p.repo_id, p.root, CASE k.k WHEN 0 THEN p.target ELSE r.digest END
+      FROM part p
+     CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) k
+      LEFT JOIN refs r ON k.k = 1 AND r.manifest_digest = p.target AND r.kind IN ('config', 'layer', 'child')
+     WHERE k.k = 0 OR r.digest IS NOT NULL
 ),
 -- freed: the blobs no revision outside the unit uses, in any repository.
 freed(repo_id, root, bytes) AS (
+    SELECT repo_id, root, bytes FROM sized WHERE whole
+    UNION ALL
     SELECT ub.repo_id, ub.root, sum(b.size)
-      FROM unit_blobs ub
-      JOIN blobs b ON b.digest = ub.blob
+      FROM part_blobs ub
+     CROSS JOIN blobs b ON b.digest = ub.blob
      WHERE NOT EXISTS (
              SELECT 1 FROM revisions v
               WHERE v.target = ub.blob
-                AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
+                AND NOT EXISTS (SELECT 1 FROM part u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
        AND NOT EXISTS (
              SELECT 1 FROM refs r
                JOIN revisions v ON v.target = r.manifest_digest
-              WHERE r.digest = ub.blob AND r.kind IN ('config', 'layer', 'child')
-                AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
+              WHERE r.digest = ub.blob AND +r.kind IN ('config', 'layer', 'child')
+                AND NOT EXISTS (SELECT 1 FROM part u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
      GROUP BY ub.repo_id, ub.root
 )
 SELECT r.name AS repo,
        c.name AS tag,
        c.digest,
        c.reason,
-       CASE WHEN c.name = (SELECT min(c2.name) FROM candidate c2 WHERE c2.repo_id = c.repo_id AND c2.digest = c.digest)
-            THEN coalesce(f.bytes, 0) ELSE 0 END AS bytes
+       CASE WHEN c.name = c.first THEN coalesce(f.bytes, 0) ELSE 0 END AS bytes
   FROM candidate c
   JOIN repos r ON r.id = c.repo_id
   LEFT JOIN freed f ON f.repo_id = c.repo_id AND f.root = c.digest

@@ -10,89 +10,99 @@
 -- deleting the row's tags frees after GC when no kept tag still reaches the
 -- manifest, counted on the first row of that manifest (see old-tags).
 WITH RECURSIVE
-candidate(repo_id, name, digest, reason) AS (
+candidate(repo_id, name, digest, reason, first) AS MATERIALIZED (
     SELECT t.repo_id, t.name, t.digest,
-           'matches ' || :pattern || coalesce(', pushed ' || date(t.pushed_at, 'unixepoch'), '')
+           'matches ' || :pattern || coalesce(', pushed ' || date(t.pushed_at, 'unixepoch'), ''),
+           min(t.name) OVER (PARTITION BY t.repo_id, t.digest)
       FROM tags t
       JOIN repos r ON r.id = t.repo_id
      WHERE r.name REGEXP :repo
        AND t.name REGEXP :pattern
        AND (:older_than = 0 OR t.pushed_at <= :now - :older_than)
 ),
--- below: the revisions the candidates name, and the index children below
--- them in the same repository: what might go.
-below(repo_id, digest, target) AS (
-    SELECT v.repo_id, v.digest, v.target
+-- roots: the revisions the candidates name, with how many candidate tags
+-- name each and what regsql index worked out for it (revision_usage).
+roots(repo_id, digest, target, n, tags, parents, family_size) AS MATERIALIZED (
+    SELECT c.repo_id, c.digest, v.target, count(*), f.tags, f.parents, f.family_size
       FROM candidate c
      CROSS JOIN revisions v ON v.repo_id = c.repo_id AND v.digest = c.digest
-    UNION
-    SELECT b.repo_id, v.digest, v.target
-      FROM below b
-     CROSS JOIN refs c ON c.manifest_digest = b.target AND c.kind = 'child'
-     CROSS JOIN revisions v ON v.repo_id = b.repo_id AND v.digest = c.digest
+     CROSS JOIN revision_usage f ON f.repo_id = c.repo_id AND f.digest = c.digest
+     GROUP BY c.repo_id, c.digest
 ),
--- above: each of those, and the revisions of its repository whose bodies
--- list it as an index child, recursively.
-above(repo_id, digest, node) AS (
-    SELECT repo_id, digest, digest FROM below
+-- unit: a manifest that loses its last tag, and the children that go with
+-- it: those no tag that stays reaches (tag_reach). A root that is an image
+-- no index lists loses its last tag when the candidates are all its tags;
+-- only a revision whose family is more than itself has children to add.
+unit(repo_id, root, digest, target, family_size) AS MATERIALIZED (
+    SELECT o.repo_id, o.digest, o.digest, o.target, o.family_size
+      FROM roots o
+     WHERE CASE WHEN o.parents = 0 AND o.family_size = 1 THEN o.tags = o.n
+                ELSE NOT EXISTS (SELECT 1 FROM tag_reach x
+                                  WHERE x.repo_id = o.repo_id AND x.digest = o.digest
+                                    AND NOT EXISTS (SELECT 1 FROM candidate c WHERE c.repo_id = x.repo_id AND c.name = x.tag))
+           END
     UNION
-    SELECT a.repo_id, a.digest, p.digest
-      FROM above a
-     CROSS JOIN refs c ON c.digest = a.node AND c.kind = 'child'
-     CROSS JOIN revisions p ON p.target = c.manifest_digest AND p.repo_id = a.repo_id
-),
--- kept: what the tags that stay still reach, directly or through indexes:
--- a revision with a tag that stays above it. Walking up from the few
--- revisions that might go is cheaper than walking down from every tag.
-kept(repo_id, digest) AS MATERIALIZED (
-    SELECT DISTINCT a.repo_id, a.digest
-      FROM above a
-     WHERE EXISTS (SELECT 1 FROM tags t
-                    WHERE t.digest = a.node AND t.repo_id = a.repo_id
-                      AND NOT EXISTS (SELECT 1 FROM candidate c WHERE c.repo_id = t.repo_id AND c.name = t.name))
-),
--- unit: a manifest that loses its last tag, and the children that go with it.
-unit(repo_id, root, digest, target) AS (
-    SELECT DISTINCT v.repo_id, v.digest, v.digest, v.target
-      FROM candidate c
-     CROSS JOIN revisions v ON v.repo_id = c.repo_id AND v.digest = c.digest
-     WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
-    UNION
-    SELECT u.repo_id, u.root, v.digest, v.target
+    SELECT u.repo_id, u.root, v.digest, v.target, f.family_size
       FROM unit u
      CROSS JOIN refs c ON c.manifest_digest = u.target AND c.kind = 'child'
      CROSS JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = c.digest
-     WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.repo_id = v.repo_id AND k.digest = v.digest)
+     CROSS JOIN revision_usage f ON f.repo_id = v.repo_id AND f.digest = v.digest
+     WHERE u.family_size > 1
+       AND NOT EXISTS (SELECT 1 FROM tag_reach x
+                        WHERE x.repo_id = v.repo_id AND x.digest = v.digest
+                          AND NOT EXISTS (SELECT 1 FROM candidate c WHERE c.repo_id = x.repo_id AND c.name = x.tag))
 ),
-unit_blobs(repo_id, root, blob) AS (
-    SELECT repo_id, root, target FROM unit
-    UNION
-    SELECT u.repo_id, u.root, r.digest
-      FROM unit u
-     CROSS JOIN refs r ON r.manifest_digest = u.target AND r.kind IN ('config', 'layer', 'child')
+-- sized: whether each unit is its root's whole family (revision_usage),
+-- whose bytes regsql index has computed. The others are worked out below
+-- (part): those whose children another tag keeps, and those whose root is
+-- a unit in another repository too, whose revisions count as inside the
+-- unit (so blobs both repositories use count in both rows).
+sized(repo_id, root, whole, bytes) AS MATERIALIZED (
+    SELECT repo_id, root, n = family_size AND repos = 1, family_bytes
+      FROM (SELECT u.repo_id, u.root, count(*) AS n, f.family_size, f.family_bytes,
+                   count(*) OVER (PARTITION BY u.root) AS repos
+              FROM unit u
+             CROSS JOIN revision_usage f ON f.repo_id = u.repo_id AND f.digest = u.root
+             GROUP BY u.repo_id, u.root)
+),
+part(repo_id, root, digest, target) AS MATERIALIZED (
+    SELECT u.repo_id, u.root, u.digest, u.target
+      FROM sized s
+     CROSS JOIN unit u ON u.repo_id = s.repo_id AND u.root = s.root
+     WHERE NOT s.whole
+),
+-- part_blobs: what those units use: bodies (k = 0), their configs, layers
+-- and children (k = 1).
+part_blobs(repo_id, root, blob) AS (
+    SELECT DISTINCT p.repo_id, p.root, CASE k.k WHEN 0 THEN p.target ELSE r.digest END
+      FROM part p
+     CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) k
+      LEFT JOIN refs r ON k.k = 1 AND r.manifest_digest = p.target AND r.kind IN ('config', 'layer', 'child')
+     WHERE k.k = 0 OR r.digest IS NOT NULL
 ),
 -- freed: the blobs no revision outside the unit uses, in any repository.
 freed(repo_id, root, bytes) AS (
+    SELECT repo_id, root, bytes FROM sized WHERE whole
+    UNION ALL
     SELECT ub.repo_id, ub.root, sum(b.size)
-      FROM unit_blobs ub
+      FROM part_blobs ub
      CROSS JOIN blobs b ON b.digest = ub.blob
      WHERE NOT EXISTS (
              SELECT 1 FROM revisions v
               WHERE v.target = ub.blob
-                AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
+                AND NOT EXISTS (SELECT 1 FROM part u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
        AND NOT EXISTS (
              SELECT 1 FROM refs r
                JOIN revisions v ON v.target = r.manifest_digest
               WHERE r.digest = ub.blob AND +r.kind IN ('config', 'layer', 'child')
-                AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
+                AND NOT EXISTS (SELECT 1 FROM part u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
      GROUP BY ub.repo_id, ub.root
 )
 SELECT r.name AS repo,
        c.name AS tag,
        c.digest,
        c.reason,
-       CASE WHEN c.name = (SELECT min(c2.name) FROM candidate c2 WHERE c2.repo_id = c.repo_id AND c2.digest = c.digest)
-            THEN coalesce(f.bytes, 0) ELSE 0 END AS bytes
+       CASE WHEN c.name = c.first THEN coalesce(f.bytes, 0) ELSE 0 END AS bytes
   FROM candidate c
   JOIN repos r ON r.id = c.repo_id
   LEFT JOIN freed f ON f.repo_id = c.repo_id AND f.root = c.digest

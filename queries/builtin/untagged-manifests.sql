@@ -12,120 +12,95 @@
 -- children that no other revision in any repository uses. Two rows sharing
 -- a layer both leave it out; "regsql run reclaimable --from FILE" gives
 -- the exact total of a list.
--- Whether a revision is kept is found by walking up from the few
--- revisions no tag names, rather than down from every tag.
+-- What each tag reaches, and each revision's family and what it alone
+-- uses, regsql index computes (tag_reach, revision_usage).
 WITH RECURSIVE
--- untagged: revisions no tag of their repository names, in one merge of
--- the two indexes.
-untagged(digest, repo_id) AS MATERIALIZED (
-    SELECT digest, repo_id FROM revisions
-    EXCEPT
-    SELECT digest, repo_id FROM tags
-     ORDER BY 1, 2
-),
--- parented: revisions some index of their repository lists as a child.
-parented(repo_id, digest) AS MATERIALIZED (
-    SELECT DISTINCT p.repo_id, c.digest
-      FROM refs c
-     CROSS JOIN revisions p ON p.target = c.manifest_digest
-     WHERE c.kind = 'child'
-),
--- referrer: with keep_referrers, the revisions whose manifest has a
--- subject.
-referrer(repo_id, digest, subject) AS MATERIALIZED (
-    SELECT v.repo_id, v.digest, m.subject_digest
-      FROM manifests m
-     CROSS JOIN revisions v ON v.target = m.digest
-     WHERE m.subject_digest IS NOT NULL AND :keep_referrers <> 0
-),
--- up: from each untagged referrer, what would keep it: the subject it
--- refers to, and so on (phase 0), then the indexes of the repository that
--- list it as a child (phase 1). An untagged revision that is no referrer
--- is kept only through an index that lists it, and is then no candidate.
-up(repo_id, start, node, phase) AS (
-    SELECT u.repo_id, u.digest, u.digest, 0
-      FROM untagged u
-     CROSS JOIN referrer f ON f.repo_id = u.repo_id AND f.digest = u.digest
+-- chain: with keep_referrers, from each referrer no tag reaches and no
+-- index lists, the subject it refers to, and so on: a tag that reaches
+-- any of those (revision_usage.tags) keeps it.
+chain(repo_id, start, node) AS (
+    SELECT repo_id, digest, subject
+      FROM revision_usage
+     WHERE tags = 0 AND parents = 0 AND subject IS NOT NULL AND :keep_referrers <> 0
     UNION
-    SELECT up.repo_id, up.start, s.digest, 0
-      FROM up
-     CROSS JOIN referrer f ON f.repo_id = up.repo_id AND f.digest = up.node
-     CROSS JOIN revisions s ON s.repo_id = up.repo_id AND s.digest = f.subject
-     WHERE up.phase = 0
-    UNION
-    SELECT up.repo_id, up.start, p.digest, 1
-      FROM up
-     CROSS JOIN refs c ON c.digest = up.node AND c.kind = 'child'
-     CROSS JOIN revisions p ON p.target = c.manifest_digest AND p.repo_id = up.repo_id
+    SELECT c.repo_id, c.start, s.subject
+      FROM chain c
+     CROSS JOIN revision_usage s ON s.repo_id = c.repo_id AND s.digest = c.node
+     WHERE s.subject IS NOT NULL
 ),
--- candidate: untagged revisions that no index of their repository lists
--- and that nothing keeps (with keep_referrers, a kept subject).
-candidate(repo_id, digest, target, linked_at) AS MATERIALIZED (
-    SELECT v.repo_id, v.digest, v.target, v.linked_at
-      FROM repos r
-      JOIN untagged u ON u.repo_id = r.id
-     CROSS JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = u.digest
-     WHERE r.name REGEXP :repo
-       AND NOT EXISTS (SELECT 1 FROM parented p WHERE p.repo_id = u.repo_id AND p.digest = u.digest)
-       AND NOT EXISTS (SELECT 1 FROM up
-                        WHERE up.repo_id = u.repo_id AND up.start = u.digest AND up.node <> u.digest
-                          AND EXISTS (SELECT 1 FROM tags t WHERE t.digest = up.node AND t.repo_id = up.repo_id))
+kept(repo_id, digest) AS MATERIALIZED (
+    SELECT DISTINCT c.repo_id, c.start
+      FROM chain c
+     CROSS JOIN revision_usage s ON s.repo_id = c.repo_id AND s.digest = c.node
+     WHERE s.tags > 0
+),
+-- candidate: revisions no tag reaches (so none names them) and no index of
+-- their repository lists, that nothing keeps.
+candidate(repo_id, digest, target, linked_at, family_size) AS MATERIALIZED (
+    SELECT v.repo_id, v.digest, v.target, v.linked_at, f.family_size
+      FROM revision_usage f
+     CROSS JOIN revisions v ON v.repo_id = f.repo_id AND v.digest = f.digest
+      JOIN repos r ON r.id = f.repo_id
+     WHERE f.tags = 0 AND f.parents = 0
+       AND r.name REGEXP :repo
+       AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.repo_id = f.repo_id AND k.digest = f.digest)
        AND (:older_than = 0 OR v.linked_at <= :now - :older_than)
 ),
--- below: the revisions under the candidates, through index children in
--- the same repository; tagged: those a tag reaches from above.
-below(repo_id, digest, target) AS (
-    SELECT repo_id, digest, target FROM candidate
-    UNION
-    SELECT b.repo_id, v.digest, v.target
-      FROM below b
-     CROSS JOIN refs c ON c.manifest_digest = b.target AND c.kind = 'child'
-     CROSS JOIN revisions v ON v.repo_id = b.repo_id AND v.digest = c.digest
-),
-above(repo_id, digest, node) AS (
-    SELECT repo_id, digest, digest FROM below
-    UNION
-    SELECT a.repo_id, a.digest, p.digest
-      FROM above a
-     CROSS JOIN refs c ON c.digest = a.node AND c.kind = 'child'
-     CROSS JOIN revisions p ON p.target = c.manifest_digest AND p.repo_id = a.repo_id
-),
-tagged(repo_id, digest) AS MATERIALIZED (
-    SELECT DISTINCT a.repo_id, a.digest
-      FROM above a
-     WHERE EXISTS (SELECT 1 FROM tags t WHERE t.digest = a.node AND t.repo_id = a.repo_id)
-),
 -- unit: a candidate and the untagged revisions below it, which go with it.
-unit(repo_id, root, digest, target) AS (
-    SELECT repo_id, digest, digest, target FROM candidate
+unit(repo_id, root, digest, target, family_size) AS MATERIALIZED (
+    SELECT repo_id, digest, digest, target, family_size FROM candidate
     UNION
-    SELECT u.repo_id, u.root, v.digest, v.target
+    SELECT u.repo_id, u.root, v.digest, v.target, f.family_size
       FROM unit u
      CROSS JOIN refs c ON c.manifest_digest = u.target AND c.kind = 'child'
      CROSS JOIN revisions v ON v.repo_id = u.repo_id AND v.digest = c.digest
-     WHERE NOT EXISTS (SELECT 1 FROM tagged tm WHERE tm.repo_id = v.repo_id AND tm.digest = v.digest)
+     CROSS JOIN revision_usage f ON f.repo_id = v.repo_id AND f.digest = v.digest
+     WHERE u.family_size > 1 AND f.tags = 0
 ),
--- unit_blobs: what the unit's revisions use, as repo_blobs counts it.
-unit_blobs(repo_id, root, blob) AS (
-    SELECT repo_id, root, target FROM unit
-    UNION
-    SELECT u.repo_id, u.root, r.digest
-      FROM unit u
-     CROSS JOIN refs r ON r.manifest_digest = u.target AND r.kind IN ('config', 'layer', 'child')
+-- sized: whether each unit is its root's whole family (revision_usage),
+-- whose bytes regsql index has computed. The others are worked out below
+-- (part): those whose children another tag keeps, and those whose root is
+-- a unit in another repository too, whose revisions count as inside the
+-- unit (so blobs both repositories use count in both rows).
+sized(repo_id, root, whole, bytes) AS MATERIALIZED (
+    SELECT repo_id, root, n = family_size AND repos = 1, family_bytes
+      FROM (SELECT u.repo_id, u.root, count(*) AS n, f.family_size, f.family_bytes,
+                   count(*) OVER (PARTITION BY u.root) AS repos
+              FROM unit u
+             CROSS JOIN revision_usage f ON f.repo_id = u.repo_id AND f.digest = u.root
+             GROUP BY u.repo_id, u.root)
 ),
+part(repo_id, root, digest, target) AS MATERIALIZED (
+    SELECT u.repo_id, u.root, u.digest, u.target
+      FROM sized s
+     CROSS JOIN unit u ON u.repo_id = s.repo_id AND u.root = s.root
+     WHERE NOT s.whole
+),
+-- part_blobs: what those units use: bodies (k = 0), their configs, layers
+-- and children (k = 1).
+part_blobs(repo_id, root, blob) AS (
+    SELECT DISTINCT p.repo_id, p.root, CASE k.k WHEN 0 THEN p.target ELSE r.digest END
+      FROM part p
+     CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) k
+      LEFT JOIN refs r ON k.k = 1 AND r.manifest_digest = p.target AND r.kind IN ('config', 'layer', 'child')
+     WHERE k.k = 0 OR r.digest IS NOT NULL
+),
+-- freed: the blobs no revision outside the unit uses, in any repository.
 freed(repo_id, root, bytes) AS (
+    SELECT repo_id, root, bytes FROM sized WHERE whole
+    UNION ALL
     SELECT ub.repo_id, ub.root, sum(b.size)
-      FROM unit_blobs ub
+      FROM part_blobs ub
      CROSS JOIN blobs b ON b.digest = ub.blob
      WHERE NOT EXISTS (
              SELECT 1 FROM revisions v
               WHERE v.target = ub.blob
-                AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
+                AND NOT EXISTS (SELECT 1 FROM part u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
        AND NOT EXISTS (
              SELECT 1 FROM refs r
                JOIN revisions v ON v.target = r.manifest_digest
               WHERE r.digest = ub.blob AND +r.kind IN ('config', 'layer', 'child')
-                AND NOT EXISTS (SELECT 1 FROM unit u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
+                AND NOT EXISTS (SELECT 1 FROM part u WHERE u.repo_id = v.repo_id AND u.root = ub.root AND u.digest = v.digest))
      GROUP BY ub.repo_id, ub.root
 )
 SELECT r.name AS repo,

@@ -1,8 +1,9 @@
 // Command run is `make bench`'s driver: for each tree size it generates (or
 // reuses) a storage tree, then measures regsql index, distribution's
 // MarkAndSweep dry run and the floor reference on the same warm tree, each
-// in its own process, and prints the medians. Then, on each tree, it
-// measures an incremental regsql index after a change of -change of the
+// in its own process, and prints the medians. On the index it built, it
+// times every built-in report (bench.MeasureReports). Then, on each tree,
+// it measures an incremental regsql index after a change of -change of the
 // repositories (gen.ChangeTree, undone afterwards) beside a full index of
 // the changed tree. Last, for each of -s3-sizes, it uploads the tree
 // (once; kept in .bench/s3) into a bucket of a local S3 server (versitygw,
@@ -78,6 +79,7 @@ func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns
 	var (
 		rows    []row
 		incRows []incRow
+		reports []sizeReports
 	)
 	for _, size := range sizes {
 		t, err := bench.EnsureTree(ctx, cache, size, logf)
@@ -125,6 +127,12 @@ func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns
 			tree: t, floor: bench.Median(programs[0].runs), index: bench.Median(programs[1].runs),
 			gc: bench.Median(programs[2].runs), dbBytes: fi.Size(), runs: n,
 		})
+		logf("%s: built-in reports", size)
+		timings, err := bench.MeasureReports(ctx, db, reportRunsPerTree)
+		if err != nil {
+			return err
+		}
+		reports = append(reports, sizeReports{size: size, timings: timings, dbBytes: fi.Size()})
 		if change > 0 {
 			r, err := measureIncremental(ctx, regsql, out, t, change, n, logf)
 			if err != nil {
@@ -156,7 +164,45 @@ func run(ctx context.Context, bin, cache string, sizes []string, runs, largeRuns
 				r.full.Wall.Seconds()/r.incr.Wall.Seconds())
 		}
 	}
+	printReports(reports)
 	return nil
+}
+
+// reportRunsPerTree is how many times each built-in report runs on each
+// tree's index; the median is printed.
+const reportRunsPerTree = 3
+
+// sizeReports are the built-in reports' timings on one tree's index.
+type sizeReports struct {
+	size    string
+	timings []bench.ReportTiming
+	dbBytes int64
+}
+
+// printReports prints a table of every built-in report's median wall and
+// CPU time on each tree's index, one column pair per tree.
+func printReports(reports []sizeReports) {
+	if len(reports) == 0 {
+		return
+	}
+	fmt.Printf("\nbuilt-in reports on each tree's index, median of %d runs (wall / CPU, rows):\n\n", reportRunsPerTree)
+	fmt.Print("| report |")
+	for _, r := range reports {
+		fmt.Printf(" %s (%.0f MB) |", r.size, mb(r.dbBytes))
+	}
+	fmt.Print("\n|---|")
+	for range reports {
+		fmt.Print("---:|")
+	}
+	fmt.Println()
+	for i, t := range reports[0].timings {
+		fmt.Printf("| %s |", t.Report)
+		for _, r := range reports {
+			x := r.timings[i]
+			fmt.Printf(" %.2f s / %.2f s, %d |", x.Wall.Seconds(), x.CPU.Seconds(), x.Rows)
+		}
+		fmt.Println()
+	}
 }
 
 // incRow is an incremental index measured on one tree.

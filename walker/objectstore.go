@@ -62,7 +62,9 @@ type listing struct {
 
 // list lists the storage: the keys are split into ranges at directory
 // boundaries found by a few shallow listings (the blob prefix directories,
-// the top-level repository names), and the ranges are listed side by side.
+// the repository directories of the first two levels), and the ranges are
+// listed side by side, taken in key order so that the blob ranges, with
+// the most keys a directory, start first.
 func (s *DriverStorage) list(ctx context.Context) (*listing, error) {
 	cuts, err := s.cutPoints(ctx)
 	if err != nil {
@@ -75,13 +77,17 @@ func (s *DriverStorage) list(ctx context.Context) (*listing, error) {
 	}
 	parts := make([]*listing, len(ranges))
 	errs := make([]error, len(ranges))
+	next := make(chan int, len(ranges))
+	for i := range ranges {
+		next <- i
+	}
+	close(next)
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, maxListings)
-	for i, r := range ranges {
+	for range min(maxListings, len(ranges)) {
 		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			parts[i], errs[i] = s.listRange(ctx, r)
+			for i := range next {
+				parts[i], errs[i] = s.listRange(ctx, ranges[i])
+			}
 		})
 	}
 	wg.Wait()
@@ -118,16 +124,24 @@ type keyRange struct{ after, until string }
 // most one listing page more than one flat listing would.
 const maxRanges = 64
 
-// maxListings bounds the ranges listed at once. The AWS SDK decodes a page
-// of 1000 keys through a whole XML tree of some 5 MB: 8 pages in flight
-// keep a listing's memory near 40 MB, and the listing is a small part of
-// a walk's requests anyway.
+// maxListings bounds the ranges listed at once: a listing is a small part
+// of a walk's requests, and the keys of the pages in flight are held twice
+// (as decoded, and as kept).
 const maxListings = 8
 
+// maxNamespaces is the most top-level directories of repositories/ that
+// are each listed one level further for cut points. Repository names are
+// often <team>/<app>, and one team may hold a fifth of a registry's keys:
+// cut at the top level only, the medium tree's listing waited half its
+// time on one range listed page after page. Where there are more top-level
+// names than this, they are fine enough cuts as they are.
+const maxNamespaces = 256
+
 // cutPoints returns the directories at which the listing is split, sorted
-// as keys below them sort: the blob prefix directories and the top-level
-// repository directories, spaced so that ranges hold about as many
-// directories each. Small storage is not split at all.
+// as keys below them sort: the blob prefix directories and the repository
+// directories (those below the top-level ones too, when there are few),
+// spaced so that ranges hold about as many directories each. Small
+// storage is not split at all.
 func (s *DriverStorage) cutPoints(ctx context.Context) ([]string, error) {
 	top, err := s.childNames(ctx, "")
 	if err != nil {
@@ -151,13 +165,11 @@ func (s *DriverStorage) cutPoints(ctx context.Context) ([]string, error) {
 				}
 			}
 		case "repositories":
-			names, err := s.childNames(ctx, "repositories")
+			repos, err := s.repositoryCuts(ctx)
 			if err != nil {
 				return nil, err
 			}
-			for _, n := range names {
-				dirs = append(dirs, "repositories/"+n)
-			}
+			dirs = append(dirs, repos...)
 		}
 	}
 	// Keys below a directory sort as its path with a slash: "a-b/" comes
@@ -169,6 +181,42 @@ func (s *DriverStorage) cutPoints(ctx context.Context) ([]string, error) {
 		cuts = append(cuts, dirs[i*len(dirs)/n])
 	}
 	return slices.Compact(cuts), nil
+}
+
+// repositoryCuts returns the directories of repositories/ to cut the
+// listing at: the top-level ones, or when there are at most maxNamespaces
+// of them, the directories below each (listed side by side), so that a
+// team's namespace of many repositories is no one range.
+func (s *DriverStorage) repositoryCuts(ctx context.Context) ([]string, error) {
+	names, err := s.childNames(ctx, "repositories")
+	if err != nil {
+		return nil, err
+	}
+	if len(names) > maxNamespaces {
+		dirs := make([]string, len(names))
+		for i, n := range names {
+			dirs[i] = "repositories/" + n
+		}
+		return dirs, nil
+	}
+	below := make([][]string, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Go(func() { below[i], errs[i] = s.childNames(ctx, "repositories/"+n) })
+	}
+	wg.Wait()
+	var dirs []string
+	for i, n := range names {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		dirs = append(dirs, "repositories/"+n)
+		for _, c := range below[i] {
+			dirs = append(dirs, "repositories/"+n+"/"+c)
+		}
+	}
+	return dirs, nil
 }
 
 // childNames returns the names below dir with one driver List, without
@@ -196,7 +244,12 @@ func (s *DriverStorage) listRange(ctx context.Context, r keyRange) (*listing, er
 	l := &listing{st: s}
 	var low, high, resume string // r's bounds as keys; the key to list after
 	if r.after != "" {
-		low, resume = r.after+"/", r.after
+		// The listing starts after resume. Keys of r.after's siblings
+		// named r.after-2 and the like sort before r.after/ and belong
+		// to the range before: resuming after r.after+"." rather than
+		// r.after skips them on the server (those after r.after+"."
+		// itself, names like r.after.v2, are dropped by add).
+		low, resume = r.after+"/", r.after+"."
 	}
 	if r.until != "" {
 		high = r.until + "/"

@@ -2,6 +2,7 @@ package walker
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io/fs"
@@ -208,24 +209,34 @@ type blobEntry struct {
 // once built, so workers share it without locking.
 type blobSet struct {
 	sha256 []blobEntry
-	other  map[digest.Digest]int64
+	// prefixes are the first 8 bytes of each sha256 key, big-endian: the
+	// binary search runs over them, 8 bytes an entry in one array, and
+	// compares whole keys only where prefixes are equal. A walk looks up
+	// a blob for every link, half a million times on a large registry.
+	prefixes []uint64
+	other    map[digest.Digest]int64
 }
 
 func newBlobSet(list []blobEntry, other map[digest.Digest]int64) *blobSet {
 	slices.SortFunc(list, func(a, b blobEntry) int { return bytes.Compare(a.key[:], b.key[:]) })
-	return &blobSet{sha256: slices.Clip(list), other: other}
+	prefixes := make([]uint64, len(list))
+	for i := range list {
+		prefixes[i] = binary.BigEndian.Uint64(list[i].key[:8])
+	}
+	return &blobSet{sha256: slices.Clip(list), prefixes: prefixes, other: other}
 }
 
 // lookup returns the size of blob d and whether it exists.
 func (s *blobSet) lookup(d digest.Digest) (int64, bool) {
 	if key, ok := sha256Key(d); ok {
-		i, found := slices.BinarySearchFunc(s.sha256, key, func(e blobEntry, k [32]byte) int {
-			return bytes.Compare(e.key[:], k[:])
-		})
-		if !found {
-			return 0, false
+		p := binary.BigEndian.Uint64(key[:8])
+		i, _ := slices.BinarySearch(s.prefixes, p) // the first with prefix p, if any
+		for ; i < len(s.prefixes) && s.prefixes[i] == p; i++ {
+			if s.sha256[i].key == key {
+				return s.sha256[i].size, true
+			}
 		}
-		return s.sha256[i].size, true
+		return 0, false
 	}
 	n, ok := s.other[d]
 	return n, ok

@@ -227,7 +227,8 @@ func sysReadFile(p sysPath) ([]byte, error) {
 
 // readFull reads size bytes from fd. With all, it reads on to the end of
 // the file should it have grown since it was stat'ed: a buffer one byte
-// larger than the size tells, in the same read, that the end was reached.
+// larger than the size tells, in the same read, that the end was reached,
+// for a read of a regular file returns less than asked only at its end.
 func readFull(fd int, p sysPath, size int64, all bool) ([]byte, error) {
 	want := int(size)
 	if all {
@@ -251,8 +252,9 @@ func readFull(fd int, p sysPath, size int64, all bool) ([]byte, error) {
 		if n == 0 {
 			return b, nil
 		}
+		asked := cap(b) - len(b)
 		b = b[:len(b)+n]
-		if !all && len(b) == want {
+		if !all && len(b) == want || all && n < asked {
 			return b, nil
 		}
 	}
@@ -330,4 +332,19 @@ func sysStatEntry(p sysPath, name string) (Entry, error) {
 		e.Size = st.Size
 	}
 	return e, nil
+}
+
+// sysSoleSubdir reports whether the directory sub is the only subdirectory
+// of dir. A directory's link count is 2 plus its subdirectories on ext4,
+// XFS and tmpfs (btrfs and some others say 1, and ext4 too past 65,000
+// subdirectories): 3 says there is exactly one, and sub being a directory
+// says which. Two stats of inodes the kernel keeps cached, where a listing
+// reads the directory's blocks.
+func sysSoleSubdir(dir, sub sysPath) bool {
+	st, err := sysStat(dir)
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Nlink != 3 {
+		return false
+	}
+	st, err = sysStat(sub)
+	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }

@@ -2,7 +2,7 @@
 // registry config names (an S3 bucket, say), in-process with CPU and heap
 // profiles, for `go tool pprof`:
 //
-//	profile (-root DIR | -config FILE) -db FILE [-cpu cpu.out] [-heap heap.out]
+//	profile (-root DIR | -config FILE) -db FILE [-cpu cpu.out] [-heap heap.out] [-block block.out]
 package main
 
 import (
@@ -24,7 +24,12 @@ func main() {
 	db := flag.String("db", "", "the index database to build")
 	cpu := flag.String("cpu", "cpu.out", "CPU profile file")
 	heap := flag.String("heap", "heap.out", "heap profile file, written at the end of the build")
+	block := flag.String("block", "", "if set, a profile of where goroutines wait (channels, locks, select), written at the end of the build")
 	flag.Parse()
+	if *block != "" {
+		runtime.SetBlockProfileRate(int((100 * time.Microsecond).Nanoseconds()))
+		defer writeBlockProfile(*block)
+	}
 	if (*root == "") == (*config == "") || *db == "" {
 		fmt.Fprintln(os.Stderr, "usage: profile (-root DIR | -config FILE) -db FILE [-cpu FILE] [-heap FILE]")
 		os.Exit(2)
@@ -95,4 +100,18 @@ func open(root, config string) (walker.Storage, string, error) {
 		return st, "filesystem", err
 	}
 	return walker.OpenConfig(context.Background(), config, walker.DriverOptions{})
+}
+
+// writeBlockProfile writes the block profile to file, or says why not.
+func writeBlockProfile(file string) {
+	f, err := os.Create(file)
+	if err == nil {
+		err = pprof.Lookup("block").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile: block profile:", err)
+	}
 }

@@ -165,7 +165,7 @@ func totals(items []Item) []Total {
 func NewPlan(ctx context.Context, st walker.Storage, opts Options) (*Plan, error) {
 	now := time.Now()
 	c := newCollector()
-	stats, err := walker.Walk(ctx, st, c, walker.Options{Workers: opts.Workers, Progress: opts.WalkProgress})
+	stats, err := walker.Walk(ctx, st, c, walker.Options{Workers: opts.Workers, Progress: opts.WalkProgress, ReadRevisionLinks: true})
 	if err != nil {
 		return nil, fmt.Errorf("plan garbage collection: %w", err)
 	}

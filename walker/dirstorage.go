@@ -183,3 +183,17 @@ func (s *DirStorage) statLink(ctx context.Context, p string) (int64, time.Time, 
 	}
 	return sysStatLink(s.sysAt(p))
 }
+
+// subdirProber is storage that can tell, without reading a directory's
+// entries, that a directory holds one subdirectory and no other.
+type subdirProber interface {
+	// soleSubdir reports whether dir's only subdirectory is name, from
+	// the directories' link counts. false says nothing: the caller lists.
+	soleSubdir(ctx context.Context, dir, name string) bool
+}
+
+var _ subdirProber = (*DirStorage)(nil)
+
+func (s *DirStorage) soleSubdir(ctx context.Context, dir, name string) bool {
+	return ctx.Err() == nil && sysSoleSubdir(s.sysAt(dir), s.sysAt(dir+"/"+name))
+}

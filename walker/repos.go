@@ -77,9 +77,7 @@ func (w *walker) walkRepo(name, dir string, manifests, layers, uploads bool) {
 func (w *walker) walkRevisions(repo, dir string) map[digest.Digest]struct{} {
 	revisions := map[digest.Digest]struct{}{}
 	w.walkDigestDirs(repo, dir, func(d digest.Digest, linkDir string, held heldDir) {
-		// Always read: an alias (a link naming another digest of the same
-		// length) changes what the garbage collector keeps.
-		target, linkedAt, ok := w.readLink(repo, linkDir, held)
+		target, linkedAt, ok := w.readRevisionLink(repo, linkDir, d, held)
 		if !ok {
 			return
 		}
@@ -400,10 +398,19 @@ func (w *walker) walkUploads(repo, dir string) {
 // walkDigestDirs calls fn for every <alg>/<hex> directory below dir, the
 // shape of revisions/, _layers/ and a tag's index/, with the <alg>
 // directory held open when the storage can (held is nil otherwise).
+//
+// Without Options.Verify, a directory whose only subdirectory is sha256/
+// (as every registry writes them) is not listed when the storage can tell
+// that from link counts: a stray file beside sha256/ goes unreported.
 func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkDir string, held heldDir)) {
-	algs, ok := w.list(dir, repo)
-	if !ok {
-		return
+	var algs []Entry
+	if sp, can := w.st.(subdirProber); can && !w.verify && sp.soleSubdir(w.ctx, dir, string(digest.SHA256)) {
+		algs = []Entry{{Name: string(digest.SHA256), IsDir: true}}
+	} else {
+		var ok bool
+		if algs, ok = w.list(dir, repo); !ok {
+			return
+		}
 	}
 	for _, a := range algs {
 		algDir := dir + "/" + a.Name
@@ -441,12 +448,24 @@ func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkD
 	}
 }
 
+// readRevisionLink reads the revision link in linkDir, named d: as
+// readDigestLink does when the walk trusts revision paths, else always,
+// for an alias (a link naming another digest of the same length) changes
+// what the garbage collector keeps.
+func (w *walker) readRevisionLink(repo, linkDir string, d digest.Digest, held heldDir) (digest.Digest, time.Time, bool) {
+	if w.trustRevisionPaths {
+		return w.readDigestLink(repo, linkDir, d, held)
+	}
+	return w.readLink(repo, linkDir, held)
+}
+
 // readDigestLink reads the link of a directory named by digest named: a
 // layer link or a tag history entry. The registry writes such a link with
 // the digest of its path, so without Options.Verify a readable link file of
 // exactly that digest's length is taken to hold it and is only stat'ed; any
 // other size (a newline, another algorithm, garbage) is read and judged by
-// readLink. Verify reads every link. Revision links are always read.
+// readLink. Verify reads every link; so does readRevisionLink when the
+// walk does not trust revision paths.
 func (w *walker) readDigestLink(repo, linkDir string, named digest.Digest, held heldDir) (digest.Digest, time.Time, bool) {
 	if !w.verify {
 		size, modTime, can, err := w.statLinkFile(linkDir, held)

@@ -363,14 +363,15 @@ func (c *collector) Manifest(Manifest) error     { return errNotBlobRecord }
 func (r *Rescan) newWalker(ctx context.Context, abort context.CancelCauseFunc) *walker {
 	workers := r.workers()
 	return &walker{walkState: &walkState{
-		ctx:        ctx,
-		abort:      abort,
-		st:         r.st,
-		out:        make(chan []any, workers),
-		sem:        make(chan struct{}, workers),
-		lookupBlob: r.blob,
-		manifests:  newDigestSet(),
-		configs:    make(map[digest.Digest]*configEntry),
+		ctx:                ctx,
+		abort:              abort,
+		st:                 r.st,
+		trustRevisionPaths: trustRevisionPaths(r.st, r.opts),
+		out:                make(chan []any, workers),
+		sem:                make(chan struct{}, workers),
+		lookupBlob:         r.blob,
+		manifests:          newDigestSet(),
+		configs:            make(map[digest.Digest]*configEntry),
 	}}
 }
 

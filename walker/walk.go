@@ -27,8 +27,18 @@ type Options struct {
 	// data) by its known path and lists the directory only when that
 	// file is missing: the registry itself never lists those directories
 	// and ignores anything else in them, so the records are the same and
-	// only ProblemStrayFile reports about such files are skipped.
+	// only ProblemStrayFile reports about such files are skipped. It also
+	// reads every link file (see ReadRevisionLinks).
 	Verify bool
+	// ReadRevisionLinks reads every revision link, as Verify does. Without
+	// either, a revision link of the length of the digest its path names
+	// is only stat'ed and taken to hold that digest, as layer links and
+	// tag history entries are: the registry writes every link with the
+	// digest of its path, so only a link edited by hand (an alias of the
+	// same length, ProblemRevisionAlias) reads otherwise. The garbage
+	// collector sets it: an alias changes what it must keep. (On object
+	// storage links are proven by their ETags and read either way.)
+	ReadRevisionLinks bool
 }
 
 const (
@@ -71,14 +81,15 @@ func Walk(ctx context.Context, st Storage, sink Sink, opts Options) (Stats, erro
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	w := &walker{walkState: &walkState{
-		ctx:       ctx,
-		abort:     cancel,
-		st:        st,
-		verify:    opts.Verify,
-		out:       make(chan []any, workers),
-		sem:       make(chan struct{}, workers),
-		manifests: newDigestSet(),
-		configs:   make(map[digest.Digest]*configEntry),
+		ctx:                ctx,
+		abort:              cancel,
+		st:                 st,
+		verify:             opts.Verify,
+		trustRevisionPaths: trustRevisionPaths(st, opts),
+		out:                make(chan []any, workers),
+		sem:                make(chan struct{}, workers),
+		manifests:          newDigestSet(),
+		configs:            make(map[digest.Digest]*configEntry),
 	}}
 	var runErr error
 	go func() {
@@ -120,10 +131,13 @@ type walkState struct {
 	ctx    context.Context
 	abort  context.CancelCauseFunc // stops the walk with an error that no problem record can stand for
 	st     Storage
-	verify bool       // list link and blob directories; see Options.Verify
-	out    chan []any // batches of records for the emitter
-	sem    chan struct{}
-	wg     sync.WaitGroup
+	verify bool // list link and blob directories; see Options.Verify
+	// trustRevisionPaths stats revision links of the right length rather
+	// than reading them; see Options.ReadRevisionLinks.
+	trustRevisionPaths bool
+	out                chan []any // batches of records for the emitter
+	sem                chan struct{}
+	wg                 sync.WaitGroup
 
 	blobMu    sync.Mutex
 	blobList  []blobEntry // collected during the blob phase
@@ -363,4 +377,14 @@ func dispatch(sink Sink, rec any, stats *Stats) error {
 		return sink.Problem(r)
 	}
 	return fmt.Errorf("emit record: unexpected %T", rec)
+}
+
+// trustRevisionPaths says whether a walk of st with opts stats revision
+// links rather than reading them (Options.ReadRevisionLinks). On an
+// object store's listing a link is proven by its ETag or read ahead
+// anyway, and the read of a revision link is what starts the read of its
+// manifest there.
+func trustRevisionPaths(st Storage, opts Options) bool {
+	_, readAhead := st.(*listing)
+	return !opts.Verify && !opts.ReadRevisionLinks && !readAhead
 }

@@ -1,7 +1,10 @@
 package walker_test
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
@@ -654,5 +657,85 @@ func TestWalkEmptyLinkDirs(t *testing.T) {
 	want := []walker.Problem{{Kind: walker.ProblemMissingLink, Path: tagCurrentPath("app", "v2"), Repo: "app"}}
 	if len(rec.problems) != 1 || rec.problems[0].Kind != want[0].Kind || rec.problems[0].Path != want[0].Path {
 		t.Errorf("problems = %+v, want %+v", rec.problems, want)
+	}
+}
+
+// TestWalkTrustsLinkPaths checks what a default walk takes from paths
+// without reading: a revision link of its digest's length is taken to hold
+// that digest (an alias of the same length is seen only when revision
+// links are read), and a digest directory whose only subdirectory is
+// sha256/ is not listed (a stray file beside it is seen only with Verify),
+// while a second algorithm's directory is still walked.
+func TestWalkTrustsLinkPaths(t *testing.T) {
+	tree := storageTree{}
+	a := tree.image("app", "amd64", []byte("layer a"))
+	b := tree.image("other", "amd64", []byte("layer b"))
+	tree.tag("app", "v1", a)
+	tree.link(revisionPath("app", a), b) // an alias of the same length
+	sum := sha512.Sum512([]byte("by sha512"))
+	long := digest.NewDigestFromEncoded(digest.SHA512, hex.EncodeToString(sum[:]))
+	tree[blobPath(long)] = []byte("by sha512")
+	tree.link(layerPath("app", long), long)
+	longLink := problemKey{walker.ProblemNonSHA256, layerPath("app", long)}
+	stray := repoPath("app") + "/_layers/notes.txt"
+	tree[stray] = []byte("a stray file beside sha256/ and sha512/")
+	strayRev := repoPath("other") + "/_manifests/revisions/notes.txt"
+	tree[strayRev] = []byte("a stray file beside sha256/ alone")
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, v2), tree)
+	st, err := walker.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	revisionOf := func(rec *recorder, repo string) walker.Revision {
+		t.Helper()
+		for _, r := range rec.revisions {
+			if r.Repo == repo {
+				return r
+			}
+		}
+		t.Fatalf("no revision of %q among %+v", repo, rec.revisions)
+		return walker.Revision{}
+	}
+	for _, tt := range []struct {
+		name       string
+		opts       walker.Options
+		wantTarget digest.Digest
+		want       []problemKey
+	}{
+		{"default", walker.Options{}, a, []problemKey{{walker.ProblemStrayFile, stray}, longLink}},
+		{"read revision links", walker.Options{ReadRevisionLinks: true}, b, []problemKey{
+			{walker.ProblemRevisionAlias, revisionPath("app", a)},
+			{walker.ProblemStrayFile, stray},
+			longLink,
+		}},
+		{"verify", walker.Options{Verify: true}, b, []problemKey{
+			{walker.ProblemRevisionAlias, revisionPath("app", a)},
+			{walker.ProblemStrayFile, stray},
+			longLink,
+			{walker.ProblemStrayFile, strayRev},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Workers = 2
+			rec, _ := walkWith(t, st, tt.opts)
+			if got := revisionOf(rec, "app"); got.Digest != a || got.Target != tt.wantTarget {
+				t.Errorf("revision of app = %s -> %s, want %s -> %s", got.Digest, got.Target, a, tt.wantTarget)
+			}
+			slices.SortFunc(tt.want, func(a, b problemKey) int { return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Kind, b.Kind)) })
+			if got := problemKeys(rec.problems); !slices.Equal(got, tt.want) {
+				t.Errorf("problems = %+v\nwant %+v\nmessages: %v", got, tt.want, messages(rec.problems))
+			}
+			var layers []digest.Digest
+			for _, l := range rec.layerLinks {
+				if l.Repo == "app" {
+					layers = append(layers, l.Digest)
+				}
+			}
+			if !slices.Contains(layers, long) || len(layers) != 3 {
+				t.Errorf("layer links of app = %v, want its image's two and %s", layers, long)
+			}
+		})
 	}
 }

@@ -58,7 +58,7 @@ Examples:
 			&cli.StringFlag{Name: "config", Usage: "the registry's config.yml `FILE`; its storage section says where to read", Destination: &o.Config},
 			dbFlag(&o.DB),
 			&cli.IntFlag{Name: "workers", Usage: "parallel readers (0: sized to the machine)", Destination: &o.Workers},
-			&cli.BoolFlag{Name: "verify", Usage: "also read every layer and tag history link and list every link and blob directory, to report stray files (slower; see docs/performance.md)", Destination: &o.Verify},
+			&cli.BoolFlag{Name: "verify", Usage: "also read every revision, layer and tag history link and list every link and blob directory, to report stray files and hand-edited links (slower; see docs/performance.md)", Destination: &o.Verify},
 			&cli.BoolFlag{Name: "full", Usage: "read everything into a new database, even when --db holds an index this run could update", Destination: &o.Full},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no summary", Destination: &o.Quiet},
 		}, storeFlags(&o.Store)...),

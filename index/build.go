@@ -202,7 +202,11 @@ func fill(ctx context.Context, path string, fsys fs.FS, opts BuildOptions, walk 
 		return Summary{}, fmt.Errorf("commit index: %w", err)
 	}
 	// Statistics let the planner pick good join orders in users' queries.
-	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
+	// analysis_limit has ANALYZE estimate each index from a sample of its
+	// rows rather than read it whole: 1.45 s -> 0.3 s on the large tree,
+	// with sqlite_stat1 within a few percent of the full scan's and every
+	// built-in report as fast as before (measured side by side).
+	if _, err := db.ExecContext(ctx, "PRAGMA analysis_limit = 1000; ANALYZE"); err != nil {
 		return Summary{}, fmt.Errorf("analyze index: %w", err)
 	}
 	return sum, nil

@@ -16,7 +16,9 @@ func TestBlobSetLookup(t *testing.T) {
 		copy(k[:], s)
 		return k
 	}
-	dig := func(k [32]byte) digest.Digest { return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(k[:])) }
+	dig := func(k [32]byte) digest.Digest {
+		return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(k[:]))
+	}
 	present := map[[32]byte]int64{
 		key("samepfx-a"): 1, key("samepfx-b"): 2, key("samepfx-c"): 3,
 		key("\x00first"): 4, key("\xfflast"): 5, key("middle"): 6,

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -67,6 +68,10 @@ func (c Candidate) Validate() error {
 		return fmt.Errorf("tag %q: not a valid tag (want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", c.Tag)
 	case c.Bytes < 0:
 		return fmt.Errorf("bytes %d: negative", c.Bytes)
+	case !utf8.ValidString(c.Reason):
+		// JSON would carry it as U+FFFD: what a journal and a plan say
+		// must be what the list said.
+		return fmt.Errorf("reason %q: not UTF-8 text", c.Reason)
 	}
 	if c.Digest != "" {
 		if err := c.Digest.Validate(); err != nil {

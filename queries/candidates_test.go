@@ -94,6 +94,7 @@ func TestReadCandidatesErrors(t *testing.T) {
 		{name: "csv repo with a trailing slash", format: FormatCSV, in: "repo,tag\napp/,v1\n", wantErr: `line 2: repo "app/"`},
 		{name: "csv bad bytes", format: FormatCSV, in: "repo,tag,bytes\napp,v1,12MB\n", wantErr: `line 2: bytes "12MB"`},
 		{name: "csv negative bytes", format: FormatCSV, in: "repo,tag,bytes\napp,v1,-1\n", wantErr: "line 2: bytes -1: negative"},
+		{name: "csv reason not utf-8", format: FormatCSV, in: "repo,tag,reason\napp,v1,\x84\n", wantErr: `line 2: reason "\x84": not UTF-8 text`},
 		{name: "csv ragged row", format: FormatCSV, in: "repo,tag\napp,v1,extra\n", wantErr: "wrong number of fields"},
 		{name: "json not an array", format: FormatJSON, in: `{"repo":"a","tag":"b"}`, wantErr: "want a JSON array of objects"},
 		{name: "json empty", format: FormatJSON, in: "", wantErr: "empty JSON"},

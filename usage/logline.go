@@ -3,6 +3,7 @@ package usage
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -54,6 +55,11 @@ func ParseLogLine(line []byte) (ev Event, ok bool, err error) {
 		return Event{}, false, nil
 	}
 	at, err := time.Parse(time.RFC3339Nano, l.Time)
+	if err == nil && at.IsZero() {
+		// Year 1: no registry logged it, and the zero time means "unknown"
+		// everywhere an event's time is read.
+		err = errors.New("zero time")
+	}
 	if err != nil {
 		return Event{}, false, fmt.Errorf("read log line: %w: time %q", ErrMalformed, l.Time)
 	}

@@ -2,7 +2,10 @@
 // registry config names (an S3 bucket, say), in-process with CPU and heap
 // profiles, for `go tool pprof`:
 //
-//	profile (-root DIR | -config FILE) -db FILE [-cpu cpu.out] [-heap heap.out] [-block block.out]
+//	profile (-root DIR | -config FILE) -db FILE [-cpu cpu.out] [-heap heap.out] [-block block.out] [-incremental]
+//
+// With -incremental, an index already at -db is updated as regsql index
+// updates one; otherwise the build is a full one.
 package main
 
 import (
@@ -25,6 +28,7 @@ func main() {
 	cpu := flag.String("cpu", "cpu.out", "CPU profile file")
 	heap := flag.String("heap", "heap.out", "heap profile file, written at the end of the build")
 	block := flag.String("block", "", "if set, a profile of where goroutines wait (channels, locks, select), written at the end of the build")
+	incremental := flag.Bool("incremental", false, "update the index at -db when it can be (as regsql index does), rather than build it anew")
 	flag.Parse()
 	if *block != "" {
 		runtime.SetBlockProfileRate(int((100 * time.Microsecond).Nanoseconds()))
@@ -34,13 +38,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: profile (-root DIR | -config FILE) -db FILE [-cpu FILE] [-heap FILE]")
 		os.Exit(2)
 	}
-	if err := run(*root, *config, *db, *cpu, *heap); err != nil {
+	if err := run(*root, *config, *db, *cpu, *heap, !*incremental); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, config, db, cpu, heap string) error {
+func run(root, config, db, cpu, heap string, full bool) error {
 	st, driver, err := open(root, config)
 	if err != nil {
 		return err
@@ -53,7 +57,7 @@ func run(root, config, db, cpu, heap string) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return fmt.Errorf("start CPU profile: %w", err)
 	}
-	sum, err := index.Build(context.Background(), db, st, index.BuildOptions{Root: root + config, Driver: driver, Full: true, Progress: timeline(st)})
+	sum, err := index.Build(context.Background(), db, st, index.BuildOptions{Root: root + config, Driver: driver, Full: full, Progress: timeline(st)})
 	pprof.StopCPUProfile()
 	if err != nil {
 		return err

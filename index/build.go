@@ -35,6 +35,9 @@ type BuildOptions struct {
 	// incremental build finds it has to read everything after all.
 	Notice func(string)
 
+	// snapshot has a full build leave a graph snapshot beside the index,
+	// for the incremental builds that may follow.
+	snapshot bool
 	// changeMargin is how long before the earlier scan's start a change
 	// counts as new to an incremental build; zero means
 	// defaultChangeMargin. Tests shorten it.
@@ -86,6 +89,8 @@ func Build(ctx context.Context, dbPath string, st walker.Storage, opts BuildOpti
 	if opts.Notice != nil {
 		opts.Notice("full build: " + full.reason)
 	}
+	// Only an index of a local directory is ever updated in place.
+	_, opts.snapshot = st.(*walker.DirStorage)
 	walk := func(ctx context.Context, sink walker.Sink) error {
 		_, err := walker.Walk(ctx, st, sink, walker.Options{Workers: opts.Workers, Verify: opts.Verify, Progress: opts.Progress})
 		return err
@@ -124,7 +129,10 @@ func build(ctx context.Context, dbPath string, fsys fs.FS, opts BuildOptions, wa
 	if err == nil {
 		err = syncFile(tmp)
 	}
+	stamp, stamped := stampOf(tmp)
 	if err == nil {
+		// The old index's snapshot goes before the index does.
+		_ = os.Remove(snapshotPath(dbPath))
 		if err = os.Rename(tmp, dbPath); err != nil {
 			err = fmt.Errorf("move index into place at %q: %w", dbPath, err)
 		}
@@ -135,6 +143,7 @@ func build(ctx context.Context, dbPath string, fsys fs.FS, opts BuildOptions, wa
 		return Summary{}, err
 	}
 	syncDir(filepath.Dir(dbPath))
+	keepSnapshot(snapshotPath(tmp), snapshotPath(dbPath), dbStamp{}, stamp, stamped)
 	sum.Duration = time.Since(start)
 	return sum, nil
 }
@@ -188,7 +197,7 @@ func fill(ctx context.Context, path string, fsys fs.FS, opts BuildOptions, walk 
 		return Summary{}, err
 	}
 	hint := sizeHint{blobs: sum.Blobs, manifests: sum.Manifests, revisions: sum.Revisions, tags: sum.Tags}
-	if err := derive(ctx, tx, opts.Driver, true, hint); err != nil {
+	if err := deriveFull(ctx, tx, path, opts, hint); err != nil {
 		return Summary{}, err
 	}
 	sum.ReposRead = sum.Repos
@@ -210,6 +219,27 @@ func fill(ctx context.Context, path string, fsys fs.FS, opts BuildOptions, walk 
 		return Summary{}, fmt.Errorf("analyze index: %w", err)
 	}
 	return sum, nil
+}
+
+// deriveFull derives the tables of a full build into the new index at
+// path, and when an incremental build may update it, writes the graph's
+// snapshot beside it, unstamped: build stamps it when the index is in
+// place.
+func deriveFull(ctx context.Context, tx *sql.Tx, path string, opts BuildOptions, hint sizeHint) error {
+	defer deriveGC()()
+	g, err := loadGraph(ctx, tx, hint)
+	if err != nil {
+		return err
+	}
+	if err := derive(ctx, tx, g, opts.Driver, true); err != nil {
+		return err
+	}
+	if opts.snapshot {
+		if err := writeSnapshot(snapshotPath(path), g); err != nil && opts.Notice != nil {
+			opts.Notice(err.Error() + "; the next incremental build reads the whole index to derive its tables")
+		}
+	}
+	return nil
 }
 
 // dropIndexes drops the secondary indexes the migrations created and
@@ -400,7 +430,7 @@ func syncDir(dir string) {
 // removeDatabase removes a database file and any side file SQLite may have
 // left beside it.
 func removeDatabase(path string) {
-	for _, p := range []string{path, path + "-journal", path + "-wal", path + "-shm"} {
+	for _, p := range []string{path, path + "-journal", path + "-wal", path + "-shm", snapshotPath(path)} {
 		_ = os.Remove(p)
 	}
 }

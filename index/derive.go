@@ -15,40 +15,39 @@ import (
 )
 
 // derive computes the derived tables (migrations/00006_derived.sql) from
-// the tables a build loaded, in tx: what each tag reaches, what each
-// revision and repository uses, and what the registry's garbage collector
-// marks and deletes in each mode. Every report would otherwise work these
-// out again on every run, one B-tree lookup at a time, which costs seconds
-// on a registry of 100k manifests; here they come from one read of each
-// table into compact arrays, in a fraction of a second.
+// the graph of the tables a build loaded (loadGraph, or a snapshot the
+// build patched), in tx: what each tag reaches, what each revision and
+// repository uses, and what the registry's garbage collector marks and
+// deletes in each mode. Every report would otherwise work these out again
+// on every run, one B-tree lookup at a time, which costs seconds on a
+// registry of 100k manifests; here they come from compact arrays, in a
+// fraction of a second.
 //
 // A full build (fresh) inserts every row into empty tables; an incremental
-// build computes everything again from the updated tables and writes only
+// build computes everything again from the updated graph and writes only
 // the rows that differ, so that its journal stays as small as its change.
 // driver is the storage driver's name: the garbage collector's catalog
 // order depends on it.
-func derive(ctx context.Context, tx *sql.Tx, driver string, fresh bool, hint sizeHint) error {
-	// The graph is some tens of MB for a registry of 100k manifests, and
-	// reading the tables makes as much garbage again: collected early, it
-	// keeps the heap near the graph's size rather than twice it, which on
-	// top of SQLite's page cache would raise the build's peak resident
-	// set. What was garbage before (the walk's buffers) goes back to the
-	// system first.
-	debug.FreeOSMemory()
-	defer debug.SetGCPercent(debug.SetGCPercent(derivePercent))
-	g, err := loadGraph(ctx, tx, hint)
-	if err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+func derive(ctx context.Context, tx *sql.Tx, g *graph, driver string, fresh bool) error {
 	for _, t := range g.derivedTables(driver) {
 		if err := writeDerived(ctx, tx, t, fresh); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// deriveGC sets the garbage collector up for loading a graph and deriving
+// from it, and returns what sets it back. The graph is some tens of MB for
+// a registry of 100k manifests, and reading the tables makes as much
+// garbage again: collected early, it keeps the heap near the graph's size
+// rather than twice it, which on top of SQLite's page cache would raise
+// the build's peak resident set. What was garbage before (the walk's
+// buffers) goes back to the system first.
+func deriveGC() (restore func()) {
+	debug.FreeOSMemory()
+	percent := debug.SetGCPercent(derivePercent)
+	return func() { debug.SetGCPercent(percent) }
 }
 
 // derivePercent is the garbage collector's GOGC while derive runs.
@@ -323,8 +322,6 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 	g := &graph{
 		d:       newDigests(hint.blobs),
 		repoIdx: map[int64]int32{},
-		revIdx:  make(map[revKey]int32, hint.revisions),
-		tagged:  make(map[revKey]bool, hint.tags),
 		revs:    make([]revision, 0, hint.revisions),
 		tags:    make([]tagRow, 0, hint.tags),
 	}
@@ -441,7 +438,6 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 			return fmt.Errorf("revision %s of repository id %d, which repos lacks", f[1], repoID)
 		}
 		v := revision{repo: r, digest: g.d.id(f[1]), target: g.d.id(f[2])}
-		g.revIdx[revKey{r, v.digest}] = int32(len(g.revs))
 		g.repos[r].revs = append(g.repos[r].revs, int32(len(g.revs)))
 		g.revs = append(g.revs, v)
 		return nil
@@ -467,7 +463,6 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 			t.pushedAt = pushedAt.Int64
 		}
 		g.repos[r].hasTags = true
-		g.tagged[revKey{r, t.digest}] = true
 		g.repos[r].tagRows = append(g.repos[r].tagRows, int32(len(g.tags)))
 		g.tags = append(g.tags, t)
 		return nil
@@ -476,19 +471,7 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 		return nil, err
 	}
 
-	n := g.d.len()
-	for len(g.blobSize) < n {
-		g.blobSize = append(g.blobSize, -1)
-		g.blobMTime = append(g.blobMTime, noTime)
-	}
-	g.revDigest = make([]bool, n)
-	for _, v := range g.revs {
-		g.revDigest[v.digest] = true
-	}
-	g.mIdx = make([]int32, n)
-	for i := range g.mIdx {
-		g.mIdx[i] = -1
-	}
+	g.grow()
 	g.manifests = make([]manifest, 0, len(manifests))
 	for _, m := range manifests {
 		if g.mIdx[m.id] < 0 {
@@ -496,10 +479,6 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 			g.manifests = append(g.manifests, manifest{})
 		}
 		g.manifests[g.mIdx[m.id]] = manifest{row: true, created: m.created, subject: m.subject}
-	}
-	g.refKinds = make([]uint8, n)
-	for _, r := range g.refs {
-		g.refKinds[r.digest] |= r.kind
 	}
 	// Each manifest's references are one span; should a manifest's come in
 	// two (nothing writes them so), they are gathered with a sort.
@@ -527,11 +506,51 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 		r := &g.repos[i]
 		slices.SortFunc(r.revs, func(a, b int32) int { return g.d.compare(g.revs[a].digest, g.revs[b].digest) })
 	}
+	g.link()
+	return g, nil
+}
+
+// grow extends the arrays indexed by digest id to every id there is: an id
+// beyond blobSize is no blob, beyond mIdx no manifest.
+func (g *graph) grow() {
+	n := g.d.len()
+	for len(g.blobSize) < n {
+		g.blobSize = append(g.blobSize, -1)
+		g.blobMTime = append(g.blobMTime, noTime)
+	}
+	for len(g.mIdx) < n {
+		g.mIdx = append(g.mIdx, -1)
+	}
+}
+
+// link computes what the graph's lookups need from its rows: the
+// revisions by repository and digest, the digests tags name, how
+// references name each digest, and which revisions are index children of
+// which. The rows must be complete: repositories with their revisions (in
+// digest order) and tags, every manifest with its references in the order
+// the garbage collector follows them, and an id for every digest.
+func (g *graph) link() {
+	n := g.d.len()
+	g.revIdx = make(map[revKey]int32, len(g.revs))
+	g.revDigest = make([]bool, n)
+	for i, v := range g.revs {
+		g.revIdx[revKey{v.repo, v.digest}] = int32(i)
+		g.revDigest[v.digest] = true
+	}
+	g.tagged = make(map[revKey]bool, len(g.tags))
+	for _, t := range g.tags {
+		g.tagged[revKey{t.repo, t.digest}] = true
+	}
+	g.refKinds = make([]uint8, n)
+	for _, m := range g.manifests {
+		for _, r := range g.refs[m.refStart:m.refEnd] {
+			g.refKinds[r.digest] |= r.kind
+		}
+	}
 	g.linkChildren()
 	// Every digest has its id now: the maps that looked them up are the
 	// largest part of the graph, and derive has no more use for them.
 	g.d.byPrefix, g.d.byKey, g.d.byText = nil, nil, nil
-	return g, nil
 }
 
 // refSpan is where one manifest's references were read into refs.

@@ -82,7 +82,11 @@ func buildIncremental(ctx context.Context, dbPath string, st walker.Storage, opt
 		return Summary{}, fmt.Errorf("begin updating index %q: %w", dbPath, err)
 	}
 	defer tx.Rollback()
-	u := &updater{ctx: ctx, tx: tx, opts: opts}
+	u := &updater{ctx: ctx, tx: tx, opts: opts, dbPath: dbPath}
+	// The write lock is ours (an immediate transaction): the file's stamp
+	// is the state this update starts from until it commits.
+	u.stamp, u.stamped = stampOf(dbPath)
+	defer u.discardSnapshot()
 	earlier, reason, err := u.earlierScan(ds)
 	if err != nil {
 		return Summary{}, err
@@ -110,6 +114,7 @@ func buildIncremental(ctx context.Context, dbPath string, st walker.Storage, opt
 	if err := tx.Commit(); err != nil {
 		return Summary{}, fmt.Errorf("commit index update: %w", err)
 	}
+	u.keepSnapshot()
 	sum.Duration = time.Since(start)
 	return sum, nil
 }
@@ -171,6 +176,15 @@ type updater struct {
 	// and inserted: counting whole tables again costs more than all the
 	// rest of an update of a small change.
 	counts Summary
+
+	// The graph snapshot: the index file's stamp when the update began
+	// (when it has one), and the new snapshot derive wrote, not yet in
+	// place. derived says derive ran.
+	dbPath  string
+	stamp   dbStamp
+	stamped bool
+	pending string
+	derived bool
 }
 
 func (u *updater) exec(what, q string, args ...any) (int64, error) {
@@ -383,7 +397,7 @@ func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 	if len(changed) > 0 || len(rs.Removed) > 0 || len(rs.AddedBlobs) > 0 || len(rs.RemovedBlobs) > 0 {
 		c := u.counts
 		hint := sizeHint{blobs: c.Blobs, manifests: c.Manifests + sink.manifests, revisions: c.Revisions, tags: c.Tags}
-		if err := derive(u.ctx, u.tx, u.opts.Driver, false, hint); err != nil {
+		if err := u.derive(hint); err != nil {
 			return Summary{}, err
 		}
 	}
@@ -828,4 +842,77 @@ func (u *updater) totalIndexes() error {
 		}
 	}
 	return nil
+}
+
+// derive computes the derived tables again from the graph of the updated
+// tables: the snapshot of the index as the update found it, patched with
+// what the update changed, or when there is none to trust, the graph read
+// from the tables whole. It leaves the new graph's snapshot at pending.
+func (u *updater) derive(hint sizeHint) error {
+	defer deriveGC()()
+	u.derived = true
+	g, why := u.snapshotGraph()
+	if g == nil {
+		if u.opts.Notice != nil {
+			u.opts.Notice("derived tables: reading the whole index (" + why + ")")
+		}
+		var err error
+		if g, err = loadGraph(u.ctx, u.tx, hint); err != nil {
+			return err
+		}
+	}
+	if err := derive(u.ctx, u.tx, g, u.opts.Driver, false); err != nil {
+		return err
+	}
+	if u.stamped {
+		pending := snapshotPath(u.dbPath) + ".new"
+		if err := writeSnapshot(pending, g); err != nil {
+			if u.opts.Notice != nil {
+				u.opts.Notice(err.Error() + "; the next incremental build reads the whole index to derive its tables")
+			}
+			return nil
+		}
+		u.pending = pending
+	}
+	return nil
+}
+
+// snapshotGraph returns the graph of the updated tables from the
+// snapshot, or nil and why not.
+func (u *updater) snapshotGraph() (*graph, string) {
+	if !u.stamped {
+		return nil, "the index file is not one a graph snapshot can be kept for"
+	}
+	g, err := readSnapshot(snapshotPath(u.dbPath), u.stamp)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if err := g.patch(u.ctx, u.tx); err != nil {
+		return nil, err.Error()
+	}
+	return g, ""
+}
+
+// keepSnapshot, once the update is committed, puts the new snapshot in
+// place, stamped with the index's new state; or when derive did not run
+// (the graph's tables did not change), stamps the snapshot there is with
+// it. Either only if the index's state is the one this commit made: one
+// more commit than the update began from.
+func (u *updater) keepSnapshot() {
+	now, ok := stampOf(u.dbPath)
+	ok = ok && u.stamped && now == u.stamp.next()
+	switch {
+	case u.derived:
+		keepSnapshot(u.pending, snapshotPath(u.dbPath), dbStamp{}, now, ok)
+		u.pending = ""
+	case ok:
+		_, _ = stampSnapshot(snapshotPath(u.dbPath), u.stamp, now)
+	}
+}
+
+// discardSnapshot removes a new snapshot the update did not keep.
+func (u *updater) discardSnapshot() {
+	if u.pending != "" {
+		_ = os.Remove(u.pending)
+	}
 }

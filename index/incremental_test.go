@@ -113,6 +113,10 @@ type incrementalSetup struct {
 	st   *walker.DirStorage
 	db   string
 	opts BuildOptions
+	// notices are what the last build said; wholeOK lets the next check
+	// derive from the tables read whole, not the graph snapshot.
+	notices []string
+	wholeOK bool
 }
 
 func newIncrementalSetup(t *testing.T) *incrementalSetup {
@@ -135,11 +139,25 @@ func (x *incrementalSetup) build(t *testing.T) Summary {
 		x.st = st
 	}
 	settle()
-	sum, err := Build(t.Context(), x.db, x.st, x.opts)
+	opts := x.opts
+	x.notices = nil
+	opts.Notice = func(s string) { x.notices = append(x.notices, s) }
+	sum, err := Build(t.Context(), x.db, x.st, opts)
 	if err != nil {
 		t.Fatalf("Build() error = %v", err)
 	}
 	return sum
+}
+
+// readWhole says whether the last build derived its tables from the
+// tables read whole rather than from the graph snapshot, and why.
+func (x *incrementalSetup) readWhole() (string, bool) {
+	for _, n := range x.notices {
+		if strings.HasPrefix(n, "derived tables: reading the whole index") {
+			return n, true
+		}
+	}
+	return "", false
 }
 
 // check builds incrementally and compares the result, row for row, with a
@@ -151,6 +169,10 @@ func (x *incrementalSetup) check(t *testing.T, read int) {
 	if !sum.Incremental {
 		t.Fatalf("Build() was not incremental")
 	}
+	if n, whole := x.readWhole(); whole && !x.wholeOK {
+		t.Errorf("Build() did not derive from the graph snapshot: %s", n)
+	}
+	x.wholeOK = false
 	full := filepath.Join(t.TempDir(), "full.db")
 	want, err := Build(t.Context(), full, x.st, x.opts)
 	if err != nil {
@@ -287,6 +309,10 @@ func TestIncrementalInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	snapshot, err := os.ReadFile(snapshotPath(x.db))
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := dump(t, x.db)
 
 	tests := []struct {
@@ -320,8 +346,12 @@ func TestIncrementalInterrupted(t *testing.T) {
 			if !bytes.Equal(before, after) {
 				t.Errorf("index changed by an interrupted build")
 			}
-			if got := dirNames(t, filepath.Dir(x.db)); !slices.Equal(got, []string{filepath.Base(x.db)}) {
-				t.Errorf("files after an interrupted build = %v, want only %s", got, filepath.Base(x.db))
+			if after, err := os.ReadFile(snapshotPath(x.db)); err != nil || !bytes.Equal(snapshot, after) {
+				t.Errorf("graph snapshot changed by an interrupted build (%v)", err)
+			}
+			wantFiles := []string{filepath.Base(x.db), filepath.Base(snapshotPath(x.db))}
+			if got := dirNames(t, filepath.Dir(x.db)); !slices.Equal(got, wantFiles) {
+				t.Errorf("files after an interrupted build = %v, want only %v", got, wantFiles)
 			}
 			compareDumps(t, dump(t, x.db), want)
 		})
@@ -376,5 +406,75 @@ func TestUpdateKilledMidCommit(t *testing.T) {
 	compareDumps(t, dump(t, killed), want)
 	if _, err := os.Stat(killed + "-journal"); err == nil {
 		t.Errorf("the journal is still there after Open")
+	}
+}
+
+// TestIncrementalSnapshot checks that an update derives its tables from
+// the graph snapshot the build before left, that one which found nothing
+// to change keeps the snapshot usable, and that a snapshot that cannot be
+// trusted (removed, damaged, or of an earlier state of the index, which
+// another writer has changed since) is not used: the update reads the
+// tables whole, still gives what a full build gives, and leaves a
+// snapshot the next update uses.
+func TestIncrementalSnapshot(t *testing.T) {
+	x := newIncrementalSetup(t)
+	x.s.Push("app", "v1", img(1))
+	x.s.Push("lib", "v1", img(2))
+	x.build(t)
+	x.check(t, 0)
+	x.s.Push("app", "v2", img(3))
+	x.check(t, 1) // from the snapshot the update that changed nothing stamped again
+
+	spoil := func(f func(b []byte) []byte) func(t *testing.T) {
+		return func(t *testing.T) {
+			b, err := os.ReadFile(snapshotPath(x.db))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(snapshotPath(x.db), f(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seed := int64(10)
+	for _, tt := range []struct {
+		name  string
+		spoil func(t *testing.T)
+		why   string
+	}{
+		{name: "removed", spoil: func(t *testing.T) {
+			if err := os.Remove(snapshotPath(x.db)); err != nil {
+				t.Fatal(err)
+			}
+		}, why: errNoSnapshot.Error()},
+		{name: "damaged", spoil: spoil(func(b []byte) []byte { b[len(b)/2] ^= 1; return b }), why: "is damaged"},
+		{name: "truncated", spoil: spoil(func(b []byte) []byte { return b[:len(b)-5] }), why: "is damaged"},
+		{name: "another writer since", spoil: func(t *testing.T) {
+			// A hand edit of a row the snapshot does not hold: the file
+			// changed all the same, and the snapshot cannot tell how.
+			db, err := sql.Open("sqlite", fileURI(x.db))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(`UPDATE scans SET version = 'edited by hand'`); err != nil {
+				t.Fatal(err)
+			}
+		}, why: errNoSnapshot.Error()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			seed++
+			x.s.Push("lib", fmt.Sprint("v", seed), img(seed))
+			settle() // the ingest's writes are older than the margin too
+			tt.spoil(t)
+			x.wholeOK = true
+			x.check(t, 1)
+			if n, whole := x.readWhole(); !whole || !strings.Contains(n, tt.why) {
+				t.Errorf("Build() with the snapshot %s said %q, want that it read the whole index because %q", tt.name, n, tt.why)
+			}
+			seed++
+			x.s.Push("app", fmt.Sprint("v", seed), img(seed))
+			x.check(t, 1)
+		})
 	}
 }

@@ -899,15 +899,15 @@ func (u *updater) snapshotGraph() (*graph, string) {
 // it. Either only if the index's state is the one this commit made: one
 // more commit than the update began from.
 func (u *updater) keepSnapshot() {
-	now, ok := stampOf(u.dbPath)
-	ok = ok && u.stamped && now == u.stamp.next()
-	switch {
-	case u.derived:
-		keepSnapshot(u.pending, snapshotPath(u.dbPath), dbStamp{}, now, ok)
-		u.pending = ""
-	case ok:
-		_, _ = stampSnapshot(snapshotPath(u.dbPath), u.stamp, now)
+	if !u.derived {
+		if u.stamped {
+			restampSnapshot(u.dbPath, u.stamp)
+		}
+		return
 	}
+	now, ok := stampOf(u.dbPath)
+	keepSnapshot(u.pending, snapshotPath(u.dbPath), dbStamp{}, now, ok && u.stamped && now == u.stamp.next())
+	u.pending = ""
 }
 
 // discardSnapshot removes a new snapshot the update did not keep.

@@ -425,6 +425,22 @@ func TestIncrementalSnapshot(t *testing.T) {
 	x.s.Push("app", "v2", img(3))
 	x.check(t, 1) // from the snapshot the update that changed nothing stamped again
 
+	// An ingest of usage data writes rows the graph does not hold: the
+	// snapshot still holds, and says so.
+	writeUsage(t, x.db, pullOf("app", "v1", 3000))
+	writeUsage(t, x.db, pullOf("app", "v2", 3100))
+	x.s.Push("lib", "v2", img(4))
+	if sum := x.build(t); !sum.Incremental || sum.ReposRead != 1 {
+		t.Fatalf("Build() after an ingest = %+v, want an incremental one reading 1 repository", sum)
+	}
+	if n, whole := x.readWhole(); whole {
+		t.Errorf("Build() after an ingest of usage data did not use the graph snapshot: %s", n)
+	}
+	if err := os.Remove(x.db); err != nil { // the next check compares tables the ingest wrote to
+		t.Fatal(err)
+	}
+	x.build(t)
+
 	spoil := func(f func(b []byte) []byte) func(t *testing.T) {
 		return func(t *testing.T) {
 			b, err := os.ReadFile(snapshotPath(x.db))

@@ -413,3 +413,13 @@ func keepSnapshot(tmp, path string, was, s dbStamp, stamped bool) {
 	}
 	_ = os.Remove(tmp)
 }
+
+// restampSnapshot stamps the snapshot of the index at dbPath with the
+// index's state after a commit of rows the graph does not hold, if the
+// snapshot was of the state was that commit started from and the commit
+// was the only one since.
+func restampSnapshot(dbPath string, was dbStamp) {
+	if now, ok := stampOf(dbPath); ok && now == was.next() {
+		_, _ = stampSnapshot(snapshotPath(dbPath), was, now)
+	}
+}

@@ -160,10 +160,18 @@ func (w *UsageWriter) withFile(ctx context.Context, fn func(*sql.Tx) error) (err
 	if !os.SameFile(before, after) {
 		return errReplaced
 	}
+	stamp, stamped := stampOf(w.path)
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	// Usage rows are not in the graph: its snapshot still holds.
+	if stamped {
+		restampSnapshot(w.path, stamp)
+	}
+	return nil
 }
 
 func (w *UsageWriter) write(ctx context.Context, events []usage.Event) (UsageCounts, error) {

@@ -242,18 +242,40 @@ func (w *walker) walkTagByPath(repo, tag, tagDir string, revisions map[digest.Di
 	currentDir := tagDir + "/current"
 	linkPath := currentDir + "/link"
 	b, mod, err := lr.readLink(w.ctx, linkPath)
+	var current digest.Digest
 	switch {
 	case err == nil:
 		w.filesRead.Add(1)
 		if d, pushedAt, ok := w.parseLink(repo, linkPath, b, mod); ok {
 			w.tagFound(repo, tag, currentDir, d, pushedAt, revisions)
+			current = d
 		}
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, errIsDir):
 		return false
 	default:
 		w.readError(linkPath, repo, err)
 	}
-	w.walkTagIndex(repo, tag, tagDir+"/index")
+	if !w.walkTagIndexOf(repo, tag, tagDir+"/index", current) {
+		w.walkTagIndex(repo, tag, tagDir+"/index")
+	}
+	return true
+}
+
+// walkTagIndexOf reads a tag's history without listing it when link
+// counts say it is one entry, which must then be the digest current (the
+// registry links a tag's history entry before its current link, and its
+// garbage collector removes no entry a tag's current link names): it looks
+// that entry up by name. A tag pushed once, most of them, thereby costs no
+// listing. It reports false, having sent nothing, when it cannot tell;
+// walkTagIndex then lists the history.
+func (w *walker) walkTagIndexOf(repo, tag, dir string, current digest.Digest) bool {
+	sp, ok := w.st.(subdirProber)
+	if !ok || w.verify || current.Validate() != nil || current.Algorithm() != digest.SHA256 ||
+		!sp.soleSubdir(w.ctx, dir, string(digest.SHA256)) ||
+		!sp.soleSubdir(w.ctx, dir+"/"+string(digest.SHA256), current.Encoded()) {
+		return false
+	}
+	w.tagHistory(repo, tag, current, dir+"/"+string(digest.SHA256)+"/"+current.Encoded(), nil)
 	return true
 }
 
@@ -305,14 +327,19 @@ func (w *walker) tagFound(repo, tag, currentDir string, d digest.Digest, pushedA
 
 func (w *walker) walkTagIndex(repo, tag, dir string) {
 	w.walkDigestDirs(repo, dir, func(named digest.Digest, linkDir string, held heldDir) {
-		d, linkedAt, ok := w.readDigestLink(repo, linkDir, named, held)
-		if !ok {
-			return
-		}
-		if w.send(TagHistory{Repo: repo, Tag: tag, Digest: d, LinkedAt: linkedAt}) {
-			w.checkLink(repo, linkDir+"/link", "history of tag "+repo+":"+tag, d)
-		}
+		w.tagHistory(repo, tag, named, linkDir, held)
 	})
+}
+
+// tagHistory reads and sends the tag history entry in linkDir, named.
+func (w *walker) tagHistory(repo, tag string, named digest.Digest, linkDir string, held heldDir) {
+	d, linkedAt, ok := w.readDigestLink(repo, linkDir, named, held)
+	if !ok {
+		return
+	}
+	if w.send(TagHistory{Repo: repo, Tag: tag, Digest: d, LinkedAt: linkedAt}) {
+		w.checkLink(repo, linkDir+"/link", "history of tag "+repo+":"+tag, d)
+	}
 }
 
 func (w *walker) walkLayers(repo, dir string) {

@@ -739,3 +739,59 @@ func TestWalkTrustsLinkPaths(t *testing.T) {
 		})
 	}
 }
+
+// TestWalkTagHistoryByName checks that, without Verify, a tag whose
+// history is one entry, the digest its current link names, has that entry
+// looked up by name rather than its index/sha256/ listed (a stray file
+// there goes unreported, as beside sha256/), and that any other history
+// is listed: what the walk sends is the same either way.
+func TestWalkTagHistoryByName(t *testing.T) {
+	tree := storageTree{}
+	a := tree.image("app", "amd64", []byte("layer a"))
+	b := tree.image("app", "arm64", []byte("layer b"))
+	tree.tag("app", "once", a)
+	tree.tag("app", "moved", a)
+	tree.tag("app", "moved", b)
+	tree.tag("app", "edited", a)
+	tree.link(tagCurrentPath("app", "edited"), b) // by hand: its history does not have b
+	strayOnce := filepath.Dir(filepath.Dir(tagIndexPath("app", "once", a))) + "/notes.txt"
+	strayEdited := filepath.Dir(filepath.Dir(tagIndexPath("app", "edited", a))) + "/notes.txt"
+	tree[strayOnce] = []byte("a stray file beside the one history entry")
+	tree[strayEdited] = []byte("a stray file beside the one history entry")
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, v2), tree)
+	st, err := walker.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	history := func(rec *recorder) []string {
+		var out []string
+		for _, h := range rec.history {
+			out = append(out, fmt.Sprintf("%s:%s %s %d", h.Repo, h.Tag, h.Digest, h.LinkedAt.UnixNano()))
+		}
+		slices.Sort(out)
+		return out
+	}
+	def, _ := walkWith(t, st, walker.Options{Workers: 2})
+	ver, _ := walkWith(t, st, walker.Options{Workers: 2, Verify: true})
+	if got, want := history(def), history(ver); !slices.Equal(got, want) || len(got) != 4 {
+		t.Errorf("tag history = %v\nwith Verify %v, want the same 4 entries", got, want)
+	}
+	stray := func(rec *recorder) []string {
+		var out []string
+		for _, p := range rec.problems {
+			if p.Kind == walker.ProblemStrayFile {
+				out = append(out, p.Path)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got, want := stray(def), []string{strayEdited}; !slices.Equal(got, want) {
+		t.Errorf("stray files found = %v, want %v (only the history that is not its current digest is listed)", got, want)
+	}
+	if got, want := stray(ver), []string{strayEdited, strayOnce}; !slices.Equal(got, want) {
+		t.Errorf("stray files found with Verify = %v, want %v", got, want)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,11 +19,18 @@ import (
 // needs.
 const changeTimes = true
 
+// subdirLinkCounts says whether a directory's link count is 2 plus the
+// number of its subdirectories, as on Linux's ext4, XFS and tmpfs (see
+// sysSoleSubdir). Other systems count otherwise: there a probe lists.
+const subdirLinkCounts = runtime.GOOS == "linux"
+
 // prober finds the repositories under repositories/ and which of them
-// changed since a time, by their directories' listings and the change
-// times of their files and directories (see Rescan). It makes the system
-// calls itself: a probe of a large registry is hundreds of thousands of
-// them, and os's wrappers add one or two to each directory opened.
+// changed since a time, by the change times of their files and
+// directories, and the names of those directories: the ones an earlier
+// walk found, where link counts say they are all there are, else a
+// listing (see Rescan). It makes the system calls itself: a probe of a
+// large registry is hundreds of thousands of them, and os's wrappers add
+// one or two to each directory opened.
 type prober struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -31,6 +40,12 @@ type prober struct {
 	reread map[string]bool
 	sem    chan struct{}
 	wg     sync.WaitGroup
+	// subdirs are the directories of the repositories/ tree the earlier
+	// walk found, by the repository or directory holding them ("" for
+	// repositories/): repositories, the directories above them, and
+	// their _manifests, _layers and _uploads.
+	subdirs map[string][]string
+	listed  atomic.Int64 // directories listed
 
 	mu      sync.Mutex
 	found   map[string]Repository
@@ -38,25 +53,25 @@ type prober struct {
 	err     error
 }
 
-// probeRepositories returns every repository under root/repositories and
-// the names of those that are new, differ from known, are in reread, or
-// have a change at or after since.
-func probeRepositories(ctx context.Context, root string, since int64, known map[string]Repository, reread map[string]bool, workers int) (map[string]Repository, []string, error) {
+// probeRepositories returns every repository under root/repositories, the
+// names of those that are new, differ from known, are in reread, or have a
+// change at or after since, and how many directories it listed.
+func probeRepositories(ctx context.Context, root string, since int64, known map[string]Repository, reread map[string]bool, workers int) (map[string]Repository, []string, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := &prober{
 		ctx: ctx, cancel: cancel, root: root, since: since, known: known, reread: reread,
-		sem: make(chan struct{}, workers), found: map[string]Repository{},
+		sem: make(chan struct{}, workers), found: map[string]Repository{}, subdirs: treeDirs(known),
 	}
 	p.tree("repositories", "")
 	p.wg.Wait()
 	if p.err != nil {
-		return nil, nil, p.err
+		return nil, nil, 0, p.err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return p.found, p.changed, nil
+	return p.found, p.changed, int(p.listed.Load()), nil
 }
 
 // spawn runs f on a worker if one is free, else right here, as the
@@ -109,7 +124,11 @@ func (p *prober) tree(rel, name string) {
 		p.fail(rel, err)
 		return
 	}
-	names, err := readNames(fd)
+	var known []string
+	if !p.changedStat(&st) {
+		known = p.subdirs[name]
+	}
+	names, err := p.names(fd, &st, known)
 	if err != nil {
 		p.fail(rel, err)
 		return
@@ -139,6 +158,80 @@ func (p *prober) tree(rel, name string) {
 	if changed {
 		p.changed = append(p.changed, name)
 	}
+}
+
+// treeDirs returns, by the repository or directory holding them ("" for
+// repositories/), the directories of the repositories/ tree that hold the
+// repositories known, and their _manifests, _layers and _uploads. A
+// _manifests that is not a directory is one too many: it costs a listing.
+func treeDirs(known map[string]Repository) map[string][]string {
+	subdirs := map[string][]string{}
+	seen := map[string]bool{}
+	for name, r := range known {
+		for _, sub := range []struct {
+			name string
+			has  bool
+		}{{"_manifests", r.Listed}, {"_layers", r.HasLayers}, {"_uploads", r.HasUploads}} {
+			if sub.has {
+				subdirs[name] = append(subdirs[name], sub.name)
+			}
+		}
+		for dir := name; dir != "" && !seen[dir]; dir = parentDir(dir) {
+			seen[dir] = true
+			subdirs[parentDir(dir)] = append(subdirs[parentDir(dir)], path.Base(dir))
+		}
+	}
+	return subdirs
+}
+
+// parentDir is the repository or directory holding dir, "" for
+// repositories/.
+func parentDir(dir string) string {
+	i := strings.LastIndexByte(dir, '/')
+	if i < 0 {
+		return ""
+	}
+	return dir[:i]
+}
+
+// names returns the names in the directory open as fd, whose stat is st:
+// known, the subdirectories an earlier walk found in it, when it has not
+// changed since and they are all its subdirectories (see holdsExactly);
+// else its listing.
+func (p *prober) names(fd int, st *unix.Stat_t, known []string) ([]string, error) {
+	if holdsExactly(fd, st, known) {
+		return known, nil
+	}
+	p.listed.Add(1)
+	return readNames(fd)
+}
+
+// holdsExactly says whether the subdirectories of the directory open as
+// fd, whose stat is st, are names, no more, no fewer: when its link count
+// says it has as many as there are names and each name is a directory
+// there (not a symbolic link, which the count leaves out). Then a probe
+// need not list it. Listing reads a directory's blocks, which the page
+// cache drops soon, where a look by name reads only inodes and directory
+// entries the kernel keeps cached; a probe of a large registry with a
+// cold page cache read 60,000 directory blocks. What else the directory
+// holds is files, which a probe passes over: one coming or going changes
+// the directory, whose change time the probe looks at anyway, and what
+// is in it changes nothing a walk reads.
+//
+// A count of no subdirectory proves nothing: file systems that do not
+// count them say one number for every directory (1 on btrfs), and 2 would
+// pass for none.
+func holdsExactly(fd int, st *unix.Stat_t, names []string) bool {
+	if !subdirLinkCounts || len(names) == 0 || uint64(st.Nlink) != uint64(len(names))+2 {
+		return false
+	}
+	for _, n := range names {
+		var sub unix.Stat_t
+		if unix.Fstatat(fd, n, &sub, unix.AT_SYMLINK_NOFOLLOW) != nil || sub.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return false
+		}
+	}
+	return true
 }
 
 // openDir opens the directory name, relative to dirfd (or absolute),
@@ -252,10 +345,12 @@ func (p *prober) climb(dirfd int, rel string) bool {
 	}
 }
 
-// list opens the directory rel below dirfd and lists it, when it has not
-// changed. A missing directory is no change of its own: the change time of
-// the directory above, looked at already, tells whether it went or came.
-func (p *prober) list(dirfd int, rel string) (int, []string, probeState) {
+// list opens the directory rel below dirfd and returns its names, when it
+// has not changed: known, when they are all its subdirectories, else its
+// listing. A missing directory is no change of its own: the change time
+// of the directory above, looked at already, tells whether it went or
+// came.
+func (p *prober) list(dirfd int, rel string, known []string) (int, []string, probeState) {
 	fd, err := openDir(dirfd, rel)
 	switch {
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
@@ -268,7 +363,7 @@ func (p *prober) list(dirfd int, rel string) (int, []string, probeState) {
 		unix.Close(fd)
 		return -1, nil, changed
 	}
-	names, err := readNames(fd)
+	names, err := p.names(fd, &st, known)
 	if err != nil {
 		unix.Close(fd)
 		return -1, nil, changed
@@ -276,19 +371,23 @@ func (p *prober) list(dirfd int, rel string) (int, []string, probeState) {
 	return fd, names, unchanged
 }
 
+// sha256Only is what an algorithm directory as the registry writes them
+// holds.
+var sha256Only = []string{"sha256"}
+
 // linksChanged looks at rel/<alg>/<hex>/link, the shape of revisions/ and
 // _layers/: each algorithm directory, and each link (or its directory,
 // when it holds none: a link removed by an API delete leaves it). A stray
 // file in one of them, not being a directory, has no link and is covered
 // by the change time of the directory holding it.
 func (p *prober) linksChanged(fd int, rel string) bool {
-	dfd, algs, state := p.list(fd, rel)
+	dfd, algs, state := p.list(fd, rel, sha256Only)
 	if state != unchanged {
 		return state == changed
 	}
 	defer unix.Close(dfd)
 	for _, alg := range algs {
-		afd, hexes, state := p.list(dfd, alg)
+		afd, hexes, state := p.list(dfd, alg, nil)
 		if state == missing && !isDirAt(dfd, alg) {
 			continue // a stray file
 		}
@@ -316,7 +415,7 @@ func (p *prober) linksChanged(fd int, rel string) bool {
 // link of the manifest it names too (the registry puts the manifest before
 // it tags it), and linksChanged looks at each of those.
 func (p *prober) tagsChanged(fd int, rel string) bool {
-	tfd, tags, state := p.list(fd, rel)
+	tfd, tags, state := p.list(fd, rel, nil)
 	if state != unchanged {
 		return state == changed
 	}
@@ -332,7 +431,7 @@ func (p *prober) tagsChanged(fd int, rel string) bool {
 // uploadsChanged looks at each upload directory, its data (which every
 // chunk appends to) and its startedat.
 func (p *prober) uploadsChanged(fd int, rel string) bool {
-	ufd, uploads, state := p.list(fd, rel)
+	ufd, uploads, state := p.list(fd, rel, nil)
 	if state != unchanged {
 		return state == changed
 	}

@@ -46,8 +46,8 @@ type Baseline struct {
 // or directory removed by an API delete, the garbage collector or the
 // upload purger, a directory made by a push) gives the file or the
 // directory that holds the entry a change time (ctime, which no tool can
-// set back) at or after the write. NewRescan lists every directory of the
-// repositories/ tree (to find new and removed repositories) and looks at
+// set back) at or after the write. NewRescan looks into every directory
+// of the repositories/ tree (to find new and removed repositories) and at
 // the change time of: in each repository, its directory, _manifests/, the
 // revisions/, _layers/, tags/ and _uploads/ directories and their digest
 // algorithm directories, every revision and layer link file (or its
@@ -57,6 +57,22 @@ type Baseline struct {
 // with any of them changed is read again whole; a changed shard is listed
 // again and only its new blobs looked at, since a blob is written once and
 // removed with its directory.
+//
+// What a directory holds it learns without listing it where it can. A
+// directory whose change time is before Baseline.Since holds what the
+// earlier walk found in it (making, removing or renaming an entry changes
+// it), and its link count is 2 plus its subdirectories (on Linux file
+// systems that count them: ext4, XFS, tmpfs). When that count is the
+// number of subdirectories the Baseline accounts for and each of them is
+// one (in the repositories/ tree, the directories holding the Baseline's
+// repositories and their _manifests, _layers and _uploads; in revisions/
+// and _layers/, sha256/), they are all it holds but files, which nothing
+// here reads, and NewRescan looks at them by name. A listing reads the
+// directory's blocks, which a cold page cache does not hold, where a look
+// by name reads only inodes the kernel keeps cached. Any other count (a
+// directory no repository is in, an empty link directory an API delete
+// left, a file system that does not count) makes it list the directory:
+// nothing a listing would find is missed.
 //
 // Two kinds of link are not looked at one by one. A tag's current/link:
 // the registry puts a manifest before it tags it, so every push of a tag
@@ -84,6 +100,10 @@ type Rescan struct {
 	// replace any earlier problem about those.
 	Relisted     []string
 	BlobProblems []Problem
+	// DirsListed is how many directories of the repositories/ tree
+	// NewRescan listed; it looked at the others by name. With a cold page
+	// cache, each listing is a disk read.
+	DirsListed int
 
 	st      Storage
 	opts    Options
@@ -133,11 +153,11 @@ func NewRescan(ctx context.Context, st *DirStorage, base Baseline, opts Options)
 		if !e.IsDir {
 			return nil, fmt.Errorf("%w: repositories is not a directory", ErrCannotRescan)
 		}
-		found, changed, err := probeRepositories(ctx, st.Root(), base.Since.UnixNano(), known, reread, r.workers())
+		found, changed, listed, err := probeRepositories(ctx, st.Root(), base.Since.UnixNano(), known, reread, r.workers())
 		if err != nil {
 			return nil, err
 		}
-		r.repos, r.Changed = found, changed
+		r.repos, r.Changed, r.DirsListed = found, changed, listed
 	}
 	for name := range known {
 		if _, ok := r.repos[name]; !ok {

@@ -2,10 +2,13 @@ package walker_test
 
 import (
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +30,10 @@ type rescanTree struct {
 	appV1, appOld, libM digest.Digest
 	leftover            digest.Digest // a revision whose link was deleted, its directory left
 	libLayer, orphan    digest.Digest
+	sha512Layer         digest.Digest // a blob none links yet, by its sha512
+	// emptyDirs are directories the tree has with nothing in them: ones
+	// the registry leaves behind, which a Baseline does not account for.
+	emptyDirs []string
 }
 
 func newRescanTree() rescanTree {
@@ -48,17 +55,26 @@ func newRescanTree() rescanTree {
 	s["repositories/up/_uploads/"+fixtureUploadUUID+"/data"] = []byte("part")
 	s.tag("up", "v1", s.image("up", "amd64", []byte("up layer")))
 	x.orphan = s.blob([]byte("an orphan blob"))
+	sum := sha512.Sum512([]byte("an orphan blob"))
+	x.sha512Layer = digest.NewDigestFromEncoded(digest.SHA512, hex.EncodeToString(sum[:]))
+	x.emptyDirs = []string{
+		filepath.Dir(revisionPath("app", x.leftover)),
+		"repositories/org/empty",          // a repository's, all but the directory removed
+		"repositories/lib/_layers/sha512", // its layer links deleted by hand
+	}
 	return x
 }
 
-// write writes the tree into a new directory, with the empty revision
-// directory the delete left, and returns the storage.
+// write writes the tree into a new directory, with its empty
+// directories, and returns the storage.
 func (x rescanTree) write(t *testing.T) *walker.DirStorage {
 	t.Helper()
 	dir := t.TempDir()
 	writeTree(t, dir, x.s)
-	if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(revisionPath("app", x.leftover))), 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range x.emptyDirs {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return walker.NewDirStorage(dir)
 }
@@ -164,9 +180,17 @@ func TestRescanFindsChanges(t *testing.T) {
 		{name: "a layer link deleted", change: remove(layerPath("lib", x.libLayer)), changed: []string{"lib"}},
 		{name: "a layer link mounted again, v2 driver", change: rewrite(layerPath("lib", x.libLayer), []byte(x.libLayer)), changed: []string{"lib"}},
 		{name: "a layer link directory removed", change: remove(filepath.Dir(layerPath("lib", x.libLayer))), changed: []string{"lib"}},
+		// Only _layers/sha512/ changes, not _layers/.
+		{name: "a layer link made in an algorithm directory left empty", change: rename(layerPath("lib", x.sha512Layer), []byte(x.sha512Layer)), changed: []string{"lib"}},
 		{name: "a new repository", change: rename(revisionPath("org/new", x.libM), []byte(x.libM)), changed: []string{"org/new"}},
+		// org/empty changes, org does not: its link count tells that the
+		// Baseline does not account for all it holds.
+		{name: "a repository pushed into a directory left empty", change: rename(revisionPath("org/empty", x.libM), []byte(x.libM)), changed: []string{"org/empty"}},
 		// Making app/sub changes app's directory: app is read again too.
 		{name: "a new repository below another", change: rename(revisionPath("app/sub", x.libM), []byte(x.libM)), changed: []string{"app", "app/sub"}},
+		// The catalog does not look at what _manifests is; layers/ has
+		// no new subdirectory, but changed.
+		{name: "a file named _manifests makes a repository", change: rename("repositories/layers/_manifests", nil), changed: []string{"layers"}},
 		{name: "layers appear in a repository", change: rename(layerPath("org/nested", x.libLayer), []byte(x.libLayer)), changed: []string{"org/nested"}},
 		{name: "a repository removed", change: remove("repositories/lib"), removed: []string{"lib"}},
 		{name: "a repository's _manifests removed", change: remove("repositories/lib/_manifests"), changed: []string{"lib"}},
@@ -209,6 +233,95 @@ func TestRescanFindsChanges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRescanListsWhatItCannotName checks which directories of the
+// repositories/ tree NewRescan lists when nothing changed: those whose
+// link count says they hold a subdirectory the Baseline does not account
+// for, and the ones it never knows the names in.
+func TestRescanListsWhatItCannotName(t *testing.T) {
+	t.Parallel()
+	countsSubdirs(t)
+	s := storageTree{}
+	s.tag("a", "v1", s.image("a", "amd64", []byte("a layer")))
+	s.tag("ns/b", "v1", s.image("ns/b", "amd64", []byte("b layer")))
+	// revisions/sha256/, tags/ and _layers/sha256/ of each repository.
+	const named = 2 * 3
+	tests := []struct {
+		name     string
+		dirs     []string // made empty
+		files    []string
+		symlinks map[string]string
+		listed   int
+	}{
+		{name: "as the registry writes it", listed: named},
+		// ns/, and ns/c/, which has no names in the Baseline.
+		{name: "a directory no repository is in", dirs: []string{"repositories/ns/c"}, listed: named + 2},
+		{name: "a directory in a repository", dirs: []string{"repositories/a/_other"}, listed: named + 1},
+		// _layers/ and _layers/sha512/.
+		{name: "an algorithm directory beside sha256", dirs: []string{"repositories/a/_layers/sha512"}, listed: named + 2},
+		{name: "stray files", files: []string{"repositories/ns/notes", "repositories/a/_manifests/revisions/notes"}, listed: named},
+		// The link count leaves out the link, which the walk follows, and
+		// counts e/: repositories/ and e/ are listed, and the three of
+		// the repository the link is.
+		{name: "a symbolic link to a repository and a directory no repository is in", dirs: []string{"repositories/e"},
+			symlinks: map[string]string{"repositories/link": "a"}, listed: named + 2 + 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeTree(t, dir, s)
+			for _, d := range tt.dirs {
+				if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, f := range tt.files {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte("notes"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for link, target := range tt.symlinks {
+				if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := walker.NewDirStorage(dir)
+			base := baseline(t, st)
+			time.Sleep(clockLag)
+			base.Since = time.Now()
+			r, err := walker.NewRescan(context.Background(), st, base, walker.Options{})
+			if err != nil {
+				t.Fatalf("NewRescan() error = %v", err)
+			}
+			if len(r.Changed) > 0 {
+				t.Errorf("NewRescan() Changed = %v, want none", r.Changed)
+			}
+			if r.DirsListed != tt.listed {
+				t.Errorf("NewRescan() DirsListed = %d, want %d", r.DirsListed, tt.listed)
+			}
+		})
+	}
+}
+
+// countsSubdirs skips the test unless the temporary directory's file
+// system and this system give a directory a link count of 2 plus its
+// subdirectories, which NewRescan relies on to not list directories.
+func countsSubdirs(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stat_t.Nlink, whose type differs between systems.
+	if runtime.GOOS != "linux" || reflect.ValueOf(fi.Sys()).Elem().FieldByName("Nlink").Uint() != 3 {
+		t.Skip("link counts do not count subdirectories here: NewRescan lists every directory")
 	}
 }
 

@@ -4,6 +4,7 @@ package walker
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
@@ -31,6 +32,12 @@ const subdirLinkCounts = runtime.GOOS == "linux"
 // listing (see Rescan). It makes the system calls itself: a probe of a
 // large registry is hundreds of thousands of them, and os's wrappers add
 // one or two to each directory opened.
+//
+// It goes in two passes. The first walks the repositories/ tree and looks
+// at what it needs no Baseline.Dirs for (_manifests/, _layers/); the
+// second, with them, at the revisions, tags and uploads of the
+// repositories that have not changed so far. The caller reads them from
+// its index meanwhile.
 type prober struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -50,13 +57,15 @@ type prober struct {
 	mu      sync.Mutex
 	found   map[string]Repository
 	changed []string
+	pending []Repository // for the second pass
 	err     error
 }
 
 // probeRepositories returns every repository under root/repositories, the
 // names of those that are new, differ from known, are in reread, or have a
-// change at or after since, and how many directories it listed.
-func probeRepositories(ctx context.Context, root string, since int64, known map[string]Repository, reread map[string]bool, workers int) (map[string]Repository, []string, int, error) {
+// change at or after since, and how many directories it listed. dirs
+// (Baseline.Dirs, which may be nil) is called once, after the first pass.
+func probeRepositories(ctx context.Context, root string, since int64, known map[string]Repository, dirs func() (map[string]RepoDirs, error), reread map[string]bool, workers int) (map[string]Repository, []string, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := &prober{
@@ -65,6 +74,19 @@ func probeRepositories(ctx context.Context, root string, since int64, known map[
 	}
 	p.tree("repositories", "")
 	p.wg.Wait()
+	if p.err == nil && ctx.Err() == nil && len(p.pending) > 0 {
+		var names map[string]RepoDirs
+		if dirs != nil {
+			var err error
+			if names, err = dirs(); err != nil {
+				return nil, nil, 0, fmt.Errorf("read the directories of the earlier walk: %w", err)
+			}
+		}
+		for _, r := range p.pending {
+			p.spawn(func() { p.second(r, names[r.Name]) })
+		}
+		p.wg.Wait()
+	}
 	if p.err != nil {
 		return nil, nil, 0, p.err
 	}
@@ -151,12 +173,33 @@ func (p *prober) tree(rel, name string) {
 	}
 	now := Repository{Name: name, Listed: manifests, HasLayers: layers, HasUploads: uploads}
 	old, ok := p.known[name]
-	changed := !ok || old != now || p.changedStat(&st) || p.reread[name] || p.repoChanged(fd, now)
+	changed := !ok || old != now || p.changedStat(&st) || p.reread[name] || p.firstChanged(fd, now)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.found[name] = now
-	if changed {
+	switch {
+	case changed:
 		p.changed = append(p.changed, name)
+	case now.Listed || now.HasUploads:
+		p.pending = append(p.pending, now)
+	}
+}
+
+// second looks at what the first pass left of repository r, with d, the
+// names of its directories the earlier walk found.
+func (p *prober) second(r Repository, d RepoDirs) {
+	if p.ctx.Err() != nil {
+		return
+	}
+	changed := true // its directory gone or unreadable since the first pass: read it again
+	if fd, err := openDir(unix.AT_FDCWD, p.root+"/repositories/"+r.Name); err == nil {
+		changed = p.secondChanged(fd, r, d)
+		unix.Close(fd)
+	}
+	if changed {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.changed = append(p.changed, r.Name)
 	}
 }
 
@@ -277,22 +320,22 @@ func isDirAt(dirfd int, name string) bool {
 	return unix.Fstatat(dirfd, name, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
-// repoChanged says whether anything a walk of the repository whose
-// directory is open as fd reads changed since p.since; when in doubt, it
-// has.
-func (p *prober) repoChanged(fd int, r Repository) bool {
-	if r.Listed {
-		if p.at(fd, "_manifests") != unchanged {
-			return true
-		}
-		if p.linksChanged(fd, "_manifests/revisions") || p.tagsChanged(fd, "_manifests/tags") {
-			return true
-		}
-	}
-	if r.HasLayers && p.linksChanged(fd, "_layers") {
+// firstChanged and secondChanged say whether anything a walk of the
+// repository whose directory is open as fd reads changed since p.since;
+// when in doubt, it has. d are the names of its directories the earlier
+// walk found.
+func (p *prober) firstChanged(fd int, r Repository) bool {
+	if r.Listed && p.at(fd, "_manifests") != unchanged {
 		return true
 	}
-	return r.HasUploads && p.uploadsChanged(fd, "_uploads")
+	return r.HasLayers && p.linksChanged(fd, "_layers", nil)
+}
+
+func (p *prober) secondChanged(fd int, r Repository, d RepoDirs) bool {
+	if r.Listed && (p.linksChanged(fd, "_manifests/revisions", d.Revisions) || p.dirsChanged(fd, "_manifests/tags", d.Tags, p.tagChanged)) {
+		return true
+	}
+	return r.HasUploads && p.dirsChanged(fd, "_uploads", d.Uploads, p.uploadChanged)
 }
 
 // probeState is what a look at one path found.
@@ -377,17 +420,25 @@ var sha256Only = []string{"sha256"}
 
 // linksChanged looks at rel/<alg>/<hex>/link, the shape of revisions/ and
 // _layers/: each algorithm directory, and each link (or its directory,
-// when it holds none: a link removed by an API delete leaves it). A stray
-// file in one of them, not being a directory, has no link and is covered
-// by the change time of the directory holding it.
-func (p *prober) linksChanged(fd int, rel string) bool {
+// when it holds none: a link removed by an API delete leaves it). known
+// are the <hex> of the sha256 links the earlier walk found. A stray file
+// in one of them, not being a directory, has no link and is covered by
+// the change time of the directory holding it.
+func (p *prober) linksChanged(fd int, rel string, known [][32]byte) bool {
 	dfd, algs, state := p.list(fd, rel, sha256Only)
 	if state != unchanged {
 		return state == changed
 	}
 	defer unix.Close(dfd)
 	for _, alg := range algs {
-		afd, hexes, state := p.list(dfd, alg, nil)
+		var names []string
+		if alg == "sha256" {
+			names = make([]string, len(known))
+			for i, k := range known {
+				names[i] = hex.EncodeToString(k[:])
+			}
+		}
+		afd, hexes, state := p.list(dfd, alg, names)
 		if state == missing && !isDirAt(dfd, alg) {
 			continue // a stray file
 		}
@@ -409,39 +460,35 @@ func (p *prober) linksChanged(fd int, rel string) bool {
 	return false
 }
 
-// tagsChanged looks at each tag's index/sha256/, where a push of the tag
-// adds history and the garbage collectors remove it. The tag's
-// current/link is not looked at: every push of a tag writes the revision
-// link of the manifest it names too (the registry puts the manifest before
-// it tags it), and linksChanged looks at each of those.
-func (p *prober) tagsChanged(fd int, rel string) bool {
-	tfd, tags, state := p.list(fd, rel, nil)
+// dirsChanged looks at the directory rel and, with entryChanged, at each
+// entry in it; known are the subdirectories the earlier walk found there.
+func (p *prober) dirsChanged(fd int, rel string, known []string, entryChanged func(dirfd int, name string) bool) bool {
+	dfd, names, state := p.list(fd, rel, known)
 	if state != unchanged {
 		return state == changed
 	}
-	defer unix.Close(tfd)
-	for _, t := range tags {
-		if p.climb(tfd, t+"/index/sha256") {
+	defer unix.Close(dfd)
+	for _, n := range names {
+		if entryChanged(dfd, n) {
 			return true
 		}
 	}
 	return false
 }
 
-// uploadsChanged looks at each upload directory, its data (which every
-// chunk appends to) and its startedat.
-func (p *prober) uploadsChanged(fd int, rel string) bool {
-	ufd, uploads, state := p.list(fd, rel, nil)
-	if state != unchanged {
-		return state == changed
-	}
-	defer unix.Close(ufd)
-	for _, u := range uploads {
-		if p.at(ufd, u) != unchanged || p.at(ufd, u+"/data") == changed || p.at(ufd, u+"/startedat") == changed {
-			return true
-		}
-	}
-	return false
+// tagChanged looks at a tag's index/sha256/, where a push of the tag adds
+// history and the garbage collectors remove it. The tag's current/link is
+// not looked at: every push of a tag writes the revision link of the
+// manifest it names too (the registry puts the manifest before it tags
+// it), and linksChanged looks at each of those.
+func (p *prober) tagChanged(dirfd int, tag string) bool {
+	return p.climb(dirfd, tag+"/index/sha256")
+}
+
+// uploadChanged looks at an upload directory, its data (which every chunk
+// appends to) and its startedat.
+func (p *prober) uploadChanged(dirfd int, u string) bool {
+	return p.at(dirfd, u) != unchanged || p.at(dirfd, u+"/data") == changed || p.at(dirfd, u+"/startedat") == changed
 }
 
 // shardChanged says whether the blob shard directory root/blobs/<shard>

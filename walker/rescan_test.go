@@ -46,6 +46,7 @@ func newRescanTree() rescanTree {
 	s.tag("app", "latest", x.appV1) // moved: history keeps appOld
 	x.leftover = s.image("app", "s390x", []byte("deleted app layer"))
 	delete(s, revisionPath("app", x.leftover))
+	s.link(tagIndexPath("app", "broken", x.appOld), x.appOld) // history, and no current link
 	x.libLayer = digest.FromBytes([]byte("lib layer"))
 	x.libM = s.image("lib", "amd64", []byte("lib layer"))
 	s.tag("lib", "v1", x.libM)
@@ -90,8 +91,10 @@ func baseline(t *testing.T, st *walker.DirStorage) walker.Baseline {
 	for _, b := range rec.blobs {
 		blobs[b.Digest] = b.Size
 	}
+	dirs := repoDirs(t, rec)
 	return walker.Baseline{
 		Repos: rec.repos,
+		Dirs:  func() (map[string]walker.RepoDirs, error) { return dirs, nil },
 		Blob: func(d digest.Digest) (int64, bool) {
 			size, ok := blobs[d]
 			return size, ok
@@ -106,6 +109,37 @@ func baseline(t *testing.T, st *walker.DirStorage) walker.Baseline {
 			return nil
 		},
 	}
+}
+
+// repoDirs are the directories a walk found in each repository as the
+// index keeps them: the paths of sha256 revisions, the tags with a
+// current link (not those with only history), and the uploads.
+func repoDirs(t *testing.T, rec *recorder) map[string]walker.RepoDirs {
+	t.Helper()
+	dirs := map[string]walker.RepoDirs{}
+	for _, r := range rec.revisions {
+		if r.Digest.Algorithm() != digest.SHA256 {
+			continue
+		}
+		var k [32]byte
+		if _, err := hex.Decode(k[:], []byte(r.Digest.Encoded())); err != nil {
+			t.Fatalf("revision %s: %v", r.Digest, err)
+		}
+		d := dirs[r.Repo]
+		d.Revisions = append(d.Revisions, k)
+		dirs[r.Repo] = d
+	}
+	for _, tag := range rec.tags {
+		d := dirs[tag.Repo]
+		d.Tags = append(d.Tags, tag.Name)
+		dirs[tag.Repo] = d
+	}
+	for _, u := range rec.uploads {
+		d := dirs[u.Repo]
+		d.Uploads = append(d.Uploads, u.UUID)
+		dirs[u.Repo] = d
+	}
+	return dirs
 }
 
 // TestRescanFindsChanges makes each kind of change the registry, its
@@ -177,6 +211,9 @@ func TestRescanFindsChanges(t *testing.T) {
 		{name: "a deleted manifest pushed again", change: rename(revisionPath("app", x.leftover), []byte(x.leftover)), changed: []string{"app"}},
 		{name: "a tag deleted", change: remove("repositories/app/_manifests/tags/latest"), changed: []string{"app"}},
 		{name: "tag history removed by a garbage collector", change: remove(filepath.Dir(tagIndexPath("app", "latest", x.appOld))), changed: []string{"app"}},
+		// The Baseline does not name the tag: the link count of tags/
+		// says so.
+		{name: "history of a tag without a current link removed", change: remove(filepath.Dir(tagIndexPath("app", "broken", x.appOld))), changed: []string{"app"}},
 		{name: "a layer link deleted", change: remove(layerPath("lib", x.libLayer)), changed: []string{"lib"}},
 		{name: "a layer link mounted again, v2 driver", change: rewrite(layerPath("lib", x.libLayer), []byte(x.libLayer)), changed: []string{"lib"}},
 		{name: "a layer link directory removed", change: remove(filepath.Dir(layerPath("lib", x.libLayer))), changed: []string{"lib"}},
@@ -246,8 +283,9 @@ func TestRescanListsWhatItCannotName(t *testing.T) {
 	s := storageTree{}
 	s.tag("a", "v1", s.image("a", "amd64", []byte("a layer")))
 	s.tag("ns/b", "v1", s.image("ns/b", "amd64", []byte("b layer")))
-	// revisions/sha256/, tags/ and _layers/sha256/ of each repository.
-	const named = 2 * 3
+	// The _layers/sha256/ of each repository: a Baseline does not name
+	// layer links.
+	const named = 2
 	tests := []struct {
 		name     string
 		dirs     []string // made empty
@@ -263,10 +301,13 @@ func TestRescanListsWhatItCannotName(t *testing.T) {
 		{name: "an algorithm directory beside sha256", dirs: []string{"repositories/a/_layers/sha512"}, listed: named + 2},
 		{name: "stray files", files: []string{"repositories/ns/notes", "repositories/a/_manifests/revisions/notes"}, listed: named},
 		// The link count leaves out the link, which the walk follows, and
-		// counts e/: repositories/ and e/ are listed, and the three of
-		// the repository the link is.
+		// counts e/: repositories/ and e/ are listed, and the
+		// _layers/sha256/ of the repository the link is.
 		{name: "a symbolic link to a repository and a directory no repository is in", dirs: []string{"repositories/e"},
-			symlinks: map[string]string{"repositories/link": "a"}, listed: named + 2 + 3},
+			symlinks: map[string]string{"repositories/link": "a"}, listed: named + 2 + 1},
+		{name: "a revision directory a delete left", dirs: []string{filepath.Dir(revisionPath("a", digest.FromString("deleted")))}, listed: named + 1},
+		// The index keeps a tag with a current link only.
+		{name: "a tag with history only", dirs: []string{filepath.Dir(tagIndexPath("a", "old", digest.FromString("deleted")))}, listed: named + 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -126,8 +126,9 @@ func (p *prober) fail(rel string, err error) {
 	}
 }
 
-// tree lists the directory rel (of repository name, or of a part of one)
-// and the directories below it, as Walk's walkRepoTree does.
+// tree looks into the directory rel (of repository name, or of a part of
+// one) and the directories below it, as Walk's walkRepoTree does, and at
+// what the first pass looks at of a repository.
 func (p *prober) tree(rel, name string) {
 	if p.ctx.Err() != nil {
 		return
@@ -135,7 +136,7 @@ func (p *prober) tree(rel, name string) {
 	fd, err := openDir(unix.AT_FDCWD, p.root+"/"+rel)
 	switch {
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
-		return // not a directory (walkRepoTree skips those), or removed since its parent was listed
+		return // not a directory (walkRepoTree skips those), or removed since its parent was looked into
 	case err != nil:
 		p.fail(rel, err)
 		return
@@ -238,9 +239,9 @@ func parentDir(dir string) string {
 }
 
 // names returns the names in the directory open as fd, whose stat is st:
-// known, the subdirectories an earlier walk found in it, when it has not
-// changed since and they are all its subdirectories (see holdsExactly);
-// else its listing.
+// known, when they are all its subdirectories (see holdsExactly), else its
+// listing. known are the subdirectories an earlier walk found in it, nil
+// when it changed since (it may then hold others).
 func (p *prober) names(fd int, st *unix.Stat_t, known []string) ([]string, error) {
 	if holdsExactly(fd, st, known) {
 		return known, nil

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -308,8 +309,24 @@ func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 	if base.Relist, err = u.shardsWithProblems(); err != nil {
 		return Summary{}, err
 	}
+	// The names of the repositories' directories are read while the
+	// Rescan looks at what it needs none for, in the file system alone.
+	var (
+		dirs    map[string]walker.RepoDirs
+		dirsErr error
+		loaded  = make(chan struct{})
+	)
+	go func() {
+		defer close(loaded)
+		dirs, dirsErr = u.repoDirs(repos)
+	}()
+	base.Dirs = func() (map[string]walker.RepoDirs, error) {
+		<-loaded
+		return dirs, dirsErr
+	}
 	wopts := walker.Options{Workers: u.opts.Workers, Progress: u.opts.Progress}
 	rs, err := walker.NewRescan(u.ctx, ds, base, wopts)
+	<-loaded // when NewRescan needed no names, they are being read still
 	if err != nil {
 		return Summary{}, err
 	}
@@ -511,6 +528,81 @@ func (u *updater) repos() (map[string]oldRepo, int64, error) {
 		return nil, 0, fmt.Errorf("read repositories: %w", err)
 	}
 	return repos, maxID, nil
+}
+
+// repoDirs returns the names of the directories each repository held at
+// the latest scan, as far as a Rescan looks at them by name
+// (walker.RepoDirs): its sha256 revisions, its tags with a current link,
+// its uploads. Each table is read once, in the order of its primary key's
+// index, which holds every column read: a row per repository, its names
+// joined by SQLite. A tag with history only is left out, as are layer
+// links: reading tag_history's index to name the few such tags, or
+// layer_links' (35 MB on the large bench tree) to name the layer links,
+// costs more than listing the directories they would spare.
+func (u *updater) repoDirs(repos map[string]oldRepo) (map[string]walker.RepoDirs, error) {
+	names := make(map[int64]string, len(repos))
+	for name, r := range repos {
+		names[r.id] = name
+	}
+	dirs := make(map[string]walker.RepoDirs, len(repos))
+	each := func(what, q string, add func(d *walker.RepoDirs, joined []byte)) error {
+		return queryEach(u.ctx, u.tx, "read "+what, q, func(rows *sql.Rows) error {
+			var (
+				id     int64
+				joined sql.RawBytes
+			)
+			if err := rows.Scan(&id, &joined); err != nil {
+				return err
+			}
+			name, ok := names[id]
+			if !ok {
+				return fmt.Errorf("%s of repository id %d, which repos lacks", what, id)
+			}
+			d := dirs[name]
+			add(&d, joined)
+			dirs[name] = d
+			return nil
+		})
+	}
+	// The hex of sha256 digests, 64 characters each, joined with nothing
+	// between them.
+	err := each("revisions", `SELECT repo_id, group_concat(substr(digest, 8), '') FROM revisions
+		WHERE substr(digest, 1, 7) = 'sha256:' AND length(digest) = 71 GROUP BY repo_id`, func(d *walker.RepoDirs, joined []byte) {
+		d.Revisions = sha256Keys(joined)
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A directory's name holds no '/'.
+	err = each("tags", `SELECT repo_id, group_concat(name, '/') FROM tags GROUP BY repo_id`, func(d *walker.RepoDirs, joined []byte) {
+		d.Tags = strings.Split(string(joined), "/")
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = each("uploads", `SELECT repo_id, group_concat(uuid, '/') FROM uploads GROUP BY repo_id`, func(d *walker.RepoDirs, joined []byte) {
+		d.Uploads = strings.Split(string(joined), "/")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dirs, nil
+}
+
+// sha256Keys decodes the hex of sha256 digests joined with nothing between
+// them, or returns nil when they are not that: a digest the walker would
+// not have recorded leaves the repository's revisions unnamed, and listed.
+func sha256Keys(joined []byte) [][32]byte {
+	if len(joined)%64 != 0 {
+		return nil
+	}
+	keys := make([][32]byte, len(joined)/64)
+	for i := range keys {
+		if _, err := hex.Decode(keys[i][:], joined[i*64:(i+1)*64]); err != nil {
+			return nil
+		}
+	}
+	return keys
 }
 
 // shardBlobs feeds a Rescan the blobs the index holds in one shard

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -492,5 +494,78 @@ func TestIncrementalSnapshot(t *testing.T) {
 			x.s.Push("app", fmt.Sprint("v", seed), img(seed))
 			x.check(t, 1)
 		})
+	}
+}
+
+// TestRepoDirsNameEveryDirectory checks that the names an incremental
+// build gives a Rescan (walker.RepoDirs) are, in a registry written only
+// by the registry, every directory in each repository's
+// revisions/sha256/, tags/ and _uploads/: then the Rescan lists none of
+// those.
+func TestRepoDirsNameEveryDirectory(t *testing.T) {
+	x := newIncrementalSetup(t)
+	s := x.s
+	s.Push("app", "v1", img(1))
+	s.Push("app", "v1", img(2)) // history keeps image 1
+	s.Push("app", "latest", img(3))
+	s.Push("app", "", img(4))
+	s.Push("team/api", "v1", img(5))
+	s.StartUpload("team/api", []byte("partial"))
+	s.StartUpload("team/api", nil)
+	s.PushBlob("layers/only", []byte("a layer no manifest uses"))
+	x.build(t)
+
+	db, err := sql.Open("sqlite", updateDSN(x.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	u := &updater{ctx: t.Context(), tx: tx}
+	repos, _, err := u.repos()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := u.repoDirs(repos)
+	if err != nil {
+		t.Fatalf("repoDirs() error = %v", err)
+	}
+	subdirs := func(dir string) []string {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			if e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	for name := range repos {
+		dir := filepath.Join(x.st.Root(), "repositories", name)
+		want := walker.RepoDirs{Tags: subdirs(dir + "/_manifests/tags"), Uploads: subdirs(dir + "/_uploads")}
+		for _, h := range subdirs(dir + "/_manifests/revisions/sha256") {
+			var k [32]byte
+			if _, err := hex.Decode(k[:], []byte(h)); err != nil {
+				t.Fatal(err)
+			}
+			want.Revisions = append(want.Revisions, k)
+		}
+		g := got[name]
+		slices.SortFunc(g.Revisions, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+		slices.Sort(g.Tags)
+		slices.Sort(g.Uploads)
+		if !reflect.DeepEqual(g, want) {
+			t.Errorf("repoDirs()[%q] = %+v, want %+v", name, g, want)
+		}
+	}
+	if len(got["app"].Revisions) != 4 || len(got["app"].Tags) != 2 || len(got["team/api"].Uploads) != 2 {
+		t.Errorf("repoDirs() = %+v, want 4 revisions and 2 tags of app, 2 uploads of team/api", got)
 	}
 }

@@ -66,9 +66,11 @@
 // NewRescan compares the storage with a Baseline (what an earlier walk
 // found, and when it started) by change times alone, and says which
 // repositories to read again and which blobs came and went; its WalkRepos
-// and ReadManifests read those as Walk would. Rescan's doc says which files
-// and directories it looks at, and why that misses no change the registry
-// makes.
+// and ReadManifests read those as Walk would. It lists a directory only
+// when its link count does not say that it holds just the subdirectories
+// the Baseline names: a listing reads directory blocks from disk when the
+// page cache is cold. Rescan's doc says which files and directories it
+// looks at, and why that misses no change the registry makes.
 //
 // # What the records say, where the registry is subtle
 //

@@ -11,8 +11,8 @@ import (
 // needs.
 const changeTimes = false
 
-func probeRepositories(context.Context, string, int64, map[string]Repository, map[string]bool, int) (map[string]Repository, []string, error) {
-	return nil, nil, fmt.Errorf("%w: this system does not give change times", ErrCannotRescan)
+func probeRepositories(context.Context, string, int64, map[string]Repository, func() (map[string]RepoDirs, error), map[string]bool, int) (map[string]Repository, []string, int, error) {
+	return nil, nil, 0, fmt.Errorf("%w: this system does not give change times", ErrCannotRescan)
 }
 
 func shardChanged(string, string, int64) bool { return true }

@@ -4,11 +4,14 @@ package walker
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,11 +20,24 @@ import (
 // needs.
 const changeTimes = true
 
+// subdirLinkCounts says whether a directory's link count is 2 plus the
+// number of its subdirectories, as on Linux's ext4, XFS and tmpfs (see
+// sysSoleSubdir). Other systems count otherwise: there a probe lists.
+const subdirLinkCounts = runtime.GOOS == "linux"
+
 // prober finds the repositories under repositories/ and which of them
-// changed since a time, by their directories' listings and the change
-// times of their files and directories (see Rescan). It makes the system
-// calls itself: a probe of a large registry is hundreds of thousands of
-// them, and os's wrappers add one or two to each directory opened.
+// changed since a time, by the change times of their files and
+// directories, and the names of those directories: the ones an earlier
+// walk found, where link counts say they are all there are, else a
+// listing (see Rescan). It makes the system calls itself: a probe of a
+// large registry is hundreds of thousands of them, and os's wrappers add
+// one or two to each directory opened.
+//
+// It goes in two passes. The first walks the repositories/ tree and looks
+// at what it needs no Baseline.Dirs for (_manifests/, _layers/); the
+// second, with them, at the revisions, tags and uploads of the
+// repositories that have not changed so far. The caller reads them from
+// its index meanwhile.
 type prober struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -31,32 +47,53 @@ type prober struct {
 	reread map[string]bool
 	sem    chan struct{}
 	wg     sync.WaitGroup
+	// subdirs are the directories of the repositories/ tree the earlier
+	// walk found, by the repository or directory holding them ("" for
+	// repositories/): repositories, the directories above them, and
+	// their _manifests, _layers and _uploads.
+	subdirs map[string][]string
+	listed  atomic.Int64 // directories listed
 
 	mu      sync.Mutex
 	found   map[string]Repository
 	changed []string
+	pending []Repository // for the second pass
 	err     error
 }
 
-// probeRepositories returns every repository under root/repositories and
-// the names of those that are new, differ from known, are in reread, or
-// have a change at or after since.
-func probeRepositories(ctx context.Context, root string, since int64, known map[string]Repository, reread map[string]bool, workers int) (map[string]Repository, []string, error) {
+// probeRepositories returns every repository under root/repositories, the
+// names of those that are new, differ from known, are in reread, or have a
+// change at or after since, and how many directories it listed. dirs
+// (Baseline.Dirs, which may be nil) is called once, after the first pass.
+func probeRepositories(ctx context.Context, root string, since int64, known map[string]Repository, dirs func() (map[string]RepoDirs, error), reread map[string]bool, workers int) (map[string]Repository, []string, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := &prober{
 		ctx: ctx, cancel: cancel, root: root, since: since, known: known, reread: reread,
-		sem: make(chan struct{}, workers), found: map[string]Repository{},
+		sem: make(chan struct{}, workers), found: map[string]Repository{}, subdirs: treeDirs(known),
 	}
 	p.tree("repositories", "")
 	p.wg.Wait()
+	if p.err == nil && ctx.Err() == nil && len(p.pending) > 0 {
+		var names map[string]RepoDirs
+		if dirs != nil {
+			var err error
+			if names, err = dirs(); err != nil {
+				return nil, nil, 0, fmt.Errorf("read the directories of the earlier walk: %w", err)
+			}
+		}
+		for _, r := range p.pending {
+			p.spawn(func() { p.second(r, names[r.Name]) })
+		}
+		p.wg.Wait()
+	}
 	if p.err != nil {
-		return nil, nil, p.err
+		return nil, nil, 0, p.err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return p.found, p.changed, nil
+	return p.found, p.changed, int(p.listed.Load()), nil
 }
 
 // spawn runs f on a worker if one is free, else right here, as the
@@ -89,8 +126,9 @@ func (p *prober) fail(rel string, err error) {
 	}
 }
 
-// tree lists the directory rel (of repository name, or of a part of one)
-// and the directories below it, as Walk's walkRepoTree does.
+// tree looks into the directory rel (of repository name, or of a part of
+// one) and the directories below it, as Walk's walkRepoTree does, and at
+// what the first pass looks at of a repository.
 func (p *prober) tree(rel, name string) {
 	if p.ctx.Err() != nil {
 		return
@@ -98,7 +136,7 @@ func (p *prober) tree(rel, name string) {
 	fd, err := openDir(unix.AT_FDCWD, p.root+"/"+rel)
 	switch {
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
-		return // not a directory (walkRepoTree skips those), or removed since its parent was listed
+		return // not a directory (walkRepoTree skips those), or removed since its parent was looked into
 	case err != nil:
 		p.fail(rel, err)
 		return
@@ -109,7 +147,11 @@ func (p *prober) tree(rel, name string) {
 		p.fail(rel, err)
 		return
 	}
-	names, err := readNames(fd)
+	var known []string
+	if !p.changedStat(&st) {
+		known = p.subdirs[name]
+	}
+	names, err := p.names(fd, &st, known)
 	if err != nil {
 		p.fail(rel, err)
 		return
@@ -132,13 +174,108 @@ func (p *prober) tree(rel, name string) {
 	}
 	now := Repository{Name: name, Listed: manifests, HasLayers: layers, HasUploads: uploads}
 	old, ok := p.known[name]
-	changed := !ok || old != now || p.changedStat(&st) || p.reread[name] || p.repoChanged(fd, now)
+	changed := !ok || old != now || p.changedStat(&st) || p.reread[name] || p.firstChanged(fd, now)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.found[name] = now
-	if changed {
+	switch {
+	case changed:
 		p.changed = append(p.changed, name)
+	case now.Listed || now.HasUploads:
+		p.pending = append(p.pending, now)
 	}
+}
+
+// second looks at what the first pass left of repository r, with d, the
+// names of its directories the earlier walk found.
+func (p *prober) second(r Repository, d RepoDirs) {
+	if p.ctx.Err() != nil {
+		return
+	}
+	changed := true // its directory gone or unreadable since the first pass: read it again
+	if fd, err := openDir(unix.AT_FDCWD, p.root+"/repositories/"+r.Name); err == nil {
+		changed = p.secondChanged(fd, r, d)
+		unix.Close(fd)
+	}
+	if changed {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.changed = append(p.changed, r.Name)
+	}
+}
+
+// treeDirs returns, by the repository or directory holding them ("" for
+// repositories/), the directories of the repositories/ tree that hold the
+// repositories known, and their _manifests, _layers and _uploads. A
+// _manifests that is not a directory is one too many: it costs a listing.
+func treeDirs(known map[string]Repository) map[string][]string {
+	subdirs := map[string][]string{}
+	seen := map[string]bool{}
+	for name, r := range known {
+		for _, sub := range []struct {
+			name string
+			has  bool
+		}{{"_manifests", r.Listed}, {"_layers", r.HasLayers}, {"_uploads", r.HasUploads}} {
+			if sub.has {
+				subdirs[name] = append(subdirs[name], sub.name)
+			}
+		}
+		for dir := name; dir != "" && !seen[dir]; dir = parentDir(dir) {
+			seen[dir] = true
+			subdirs[parentDir(dir)] = append(subdirs[parentDir(dir)], path.Base(dir))
+		}
+	}
+	return subdirs
+}
+
+// parentDir is the repository or directory holding dir, "" for
+// repositories/.
+func parentDir(dir string) string {
+	i := strings.LastIndexByte(dir, '/')
+	if i < 0 {
+		return ""
+	}
+	return dir[:i]
+}
+
+// names returns the names in the directory open as fd, whose stat is st:
+// known, when they are all its subdirectories (see holdsExactly), else its
+// listing. known are the subdirectories an earlier walk found in it, nil
+// when it changed since (it may then hold others).
+func (p *prober) names(fd int, st *unix.Stat_t, known []string) ([]string, error) {
+	if holdsExactly(fd, st, known) {
+		return known, nil
+	}
+	p.listed.Add(1)
+	return readNames(fd)
+}
+
+// holdsExactly says whether the subdirectories of the directory open as
+// fd, whose stat is st, are names, no more, no fewer: when its link count
+// says it has as many as there are names and each name is a directory
+// there (not a symbolic link, which the count leaves out). Then a probe
+// need not list it. Listing reads a directory's blocks, which the page
+// cache drops soon, where a look by name reads only inodes and directory
+// entries the kernel keeps cached; a probe of a large registry with a
+// cold page cache read 60,000 directory blocks. What else the directory
+// holds is files, which a probe passes over: one coming or going changes
+// the directory, whose change time the probe looks at anyway, and what
+// is in it changes nothing a walk reads.
+//
+// A count of no subdirectory proves nothing: file systems that do not
+// count them say one number for every directory (1 on btrfs), and 2 would
+// pass for none.
+func holdsExactly(fd int, st *unix.Stat_t, names []string) bool {
+	if !subdirLinkCounts || len(names) == 0 || uint64(st.Nlink) != uint64(len(names))+2 {
+		return false
+	}
+	for _, n := range names {
+		var sub unix.Stat_t
+		if unix.Fstatat(fd, n, &sub, unix.AT_SYMLINK_NOFOLLOW) != nil || sub.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return false
+		}
+	}
+	return true
 }
 
 // openDir opens the directory name, relative to dirfd (or absolute),
@@ -184,22 +321,22 @@ func isDirAt(dirfd int, name string) bool {
 	return unix.Fstatat(dirfd, name, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
-// repoChanged says whether anything a walk of the repository whose
-// directory is open as fd reads changed since p.since; when in doubt, it
-// has.
-func (p *prober) repoChanged(fd int, r Repository) bool {
-	if r.Listed {
-		if p.at(fd, "_manifests") != unchanged {
-			return true
-		}
-		if p.linksChanged(fd, "_manifests/revisions") || p.tagsChanged(fd, "_manifests/tags") {
-			return true
-		}
-	}
-	if r.HasLayers && p.linksChanged(fd, "_layers") {
+// firstChanged and secondChanged say whether anything a walk of the
+// repository whose directory is open as fd reads changed since p.since;
+// when in doubt, it has. d are the names of its directories the earlier
+// walk found.
+func (p *prober) firstChanged(fd int, r Repository) bool {
+	if r.Listed && p.at(fd, "_manifests") != unchanged {
 		return true
 	}
-	return r.HasUploads && p.uploadsChanged(fd, "_uploads")
+	return r.HasLayers && p.linksChanged(fd, "_layers", nil)
+}
+
+func (p *prober) secondChanged(fd int, r Repository, d RepoDirs) bool {
+	if r.Listed && (p.linksChanged(fd, "_manifests/revisions", d.Revisions) || p.dirsChanged(fd, "_manifests/tags", d.Tags, p.tagChanged)) {
+		return true
+	}
+	return r.HasUploads && p.dirsChanged(fd, "_uploads", d.Uploads, p.uploadChanged)
 }
 
 // probeState is what a look at one path found.
@@ -252,10 +389,12 @@ func (p *prober) climb(dirfd int, rel string) bool {
 	}
 }
 
-// list opens the directory rel below dirfd and lists it, when it has not
-// changed. A missing directory is no change of its own: the change time of
-// the directory above, looked at already, tells whether it went or came.
-func (p *prober) list(dirfd int, rel string) (int, []string, probeState) {
+// list opens the directory rel below dirfd and returns its names, when it
+// has not changed: known, when they are all its subdirectories, else its
+// listing. A missing directory is no change of its own: the change time
+// of the directory above, looked at already, tells whether it went or
+// came.
+func (p *prober) list(dirfd int, rel string, known []string) (int, []string, probeState) {
 	fd, err := openDir(dirfd, rel)
 	switch {
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
@@ -268,7 +407,7 @@ func (p *prober) list(dirfd int, rel string) (int, []string, probeState) {
 		unix.Close(fd)
 		return -1, nil, changed
 	}
-	names, err := readNames(fd)
+	names, err := p.names(fd, &st, known)
 	if err != nil {
 		unix.Close(fd)
 		return -1, nil, changed
@@ -276,19 +415,31 @@ func (p *prober) list(dirfd int, rel string) (int, []string, probeState) {
 	return fd, names, unchanged
 }
 
+// sha256Only is what an algorithm directory as the registry writes them
+// holds.
+var sha256Only = []string{"sha256"}
+
 // linksChanged looks at rel/<alg>/<hex>/link, the shape of revisions/ and
 // _layers/: each algorithm directory, and each link (or its directory,
-// when it holds none: a link removed by an API delete leaves it). A stray
-// file in one of them, not being a directory, has no link and is covered
-// by the change time of the directory holding it.
-func (p *prober) linksChanged(fd int, rel string) bool {
-	dfd, algs, state := p.list(fd, rel)
+// when it holds none: a link removed by an API delete leaves it). known
+// are the <hex> of the sha256 links the earlier walk found. A stray file
+// in one of them, not being a directory, has no link and is covered by
+// the change time of the directory holding it.
+func (p *prober) linksChanged(fd int, rel string, known [][32]byte) bool {
+	dfd, algs, state := p.list(fd, rel, sha256Only)
 	if state != unchanged {
 		return state == changed
 	}
 	defer unix.Close(dfd)
 	for _, alg := range algs {
-		afd, hexes, state := p.list(dfd, alg)
+		var names []string
+		if alg == "sha256" {
+			names = make([]string, len(known))
+			for i, k := range known {
+				names[i] = hex.EncodeToString(k[:])
+			}
+		}
+		afd, hexes, state := p.list(dfd, alg, names)
 		if state == missing && !isDirAt(dfd, alg) {
 			continue // a stray file
 		}
@@ -310,39 +461,35 @@ func (p *prober) linksChanged(fd int, rel string) bool {
 	return false
 }
 
-// tagsChanged looks at each tag's index/sha256/, where a push of the tag
-// adds history and the garbage collectors remove it. The tag's
-// current/link is not looked at: every push of a tag writes the revision
-// link of the manifest it names too (the registry puts the manifest before
-// it tags it), and linksChanged looks at each of those.
-func (p *prober) tagsChanged(fd int, rel string) bool {
-	tfd, tags, state := p.list(fd, rel)
+// dirsChanged looks at the directory rel and, with entryChanged, at each
+// entry in it; known are the subdirectories the earlier walk found there.
+func (p *prober) dirsChanged(fd int, rel string, known []string, entryChanged func(dirfd int, name string) bool) bool {
+	dfd, names, state := p.list(fd, rel, known)
 	if state != unchanged {
 		return state == changed
 	}
-	defer unix.Close(tfd)
-	for _, t := range tags {
-		if p.climb(tfd, t+"/index/sha256") {
+	defer unix.Close(dfd)
+	for _, n := range names {
+		if entryChanged(dfd, n) {
 			return true
 		}
 	}
 	return false
 }
 
-// uploadsChanged looks at each upload directory, its data (which every
-// chunk appends to) and its startedat.
-func (p *prober) uploadsChanged(fd int, rel string) bool {
-	ufd, uploads, state := p.list(fd, rel)
-	if state != unchanged {
-		return state == changed
-	}
-	defer unix.Close(ufd)
-	for _, u := range uploads {
-		if p.at(ufd, u) != unchanged || p.at(ufd, u+"/data") == changed || p.at(ufd, u+"/startedat") == changed {
-			return true
-		}
-	}
-	return false
+// tagChanged looks at a tag's index/sha256/, where a push of the tag adds
+// history and the garbage collectors remove it. The tag's current/link is
+// not looked at: every push of a tag writes the revision link of the
+// manifest it names too (the registry puts the manifest before it tags
+// it), and linksChanged looks at each of those.
+func (p *prober) tagChanged(dirfd int, tag string) bool {
+	return p.climb(dirfd, tag+"/index/sha256")
+}
+
+// uploadChanged looks at an upload directory, its data (which every chunk
+// appends to) and its startedat.
+func (p *prober) uploadChanged(dirfd int, u string) bool {
+	return p.at(dirfd, u) != unchanged || p.at(dirfd, u+"/data") == changed || p.at(dirfd, u+"/startedat") == changed
 }
 
 // shardChanged says whether the blob shard directory root/blobs/<shard>

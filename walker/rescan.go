@@ -35,6 +35,28 @@ type Baseline struct {
 	// Relist names blob shard directories ("sha256/ab") to list again
 	// whatever their times say: ones with problems to report again.
 	Relist []string
+	// Dirs returns, by repository name, the directories the earlier walk
+	// found in it: with them NewRescan looks at those by name rather than
+	// list the directories holding them, where it can tell that they are
+	// all there are (see Rescan). NewRescan calls it once, when it has
+	// looked at what it can look at without them, so that the caller can
+	// read them meanwhile. Without it, or a repository without them, the
+	// directories are listed.
+	Dirs func() (map[string]RepoDirs, error)
+}
+
+// RepoDirs are the names of the directories an earlier walk found in one
+// repository, as far as the caller recorded them, each once. A name
+// missing, or one too many, costs a listing, not a change missed.
+type RepoDirs struct {
+	// Revisions are the <hex> of each _manifests/revisions/sha256/<hex>/
+	// holding a revision link, as 32-byte keys: a large registry has
+	// hundreds of thousands.
+	Revisions [][32]byte
+	// Tags are names of directories in _manifests/tags/.
+	Tags []string
+	// Uploads are names of directories in _uploads/.
+	Uploads []string
 }
 
 // Rescan is what changed in a storage since a Baseline, as NewRescan found
@@ -46,8 +68,8 @@ type Baseline struct {
 // or directory removed by an API delete, the garbage collector or the
 // upload purger, a directory made by a push) gives the file or the
 // directory that holds the entry a change time (ctime, which no tool can
-// set back) at or after the write. NewRescan lists every directory of the
-// repositories/ tree (to find new and removed repositories) and looks at
+// set back) at or after the write. NewRescan looks into every directory
+// of the repositories/ tree (to find new and removed repositories) and at
 // the change time of: in each repository, its directory, _manifests/, the
 // revisions/, _layers/, tags/ and _uploads/ directories and their digest
 // algorithm directories, every revision and layer link file (or its
@@ -57,6 +79,24 @@ type Baseline struct {
 // with any of them changed is read again whole; a changed shard is listed
 // again and only its new blobs looked at, since a blob is written once and
 // removed with its directory.
+//
+// What a directory holds it learns without listing it where it can. A
+// directory whose change time is before Baseline.Since holds what the
+// earlier walk found in it (making, removing or renaming an entry changes
+// it), and its link count is 2 plus its subdirectories (on Linux file
+// systems that count them: ext4, XFS, tmpfs). When that count is the
+// number of subdirectories the Baseline accounts for and each of them is
+// one (in the repositories/ tree, the directories holding the Baseline's
+// repositories and their _manifests, _layers and _uploads; in revisions/
+// and _layers/, sha256/; in revisions/sha256/, tags/ and _uploads/, what
+// Baseline.Dirs names), they are all it holds but files, which nothing
+// here reads, and NewRescan looks at them by name. A listing reads the
+// directory's blocks, which a cold page cache does not hold, where a look
+// by name reads only inodes the kernel keeps cached. Any other count (a
+// directory no repository is in, an empty link directory an API delete
+// left, a tag the Baseline does not name, a file system that does not
+// count) makes it list the directory: nothing a listing would find is
+// missed.
 //
 // Two kinds of link are not looked at one by one. A tag's current/link:
 // the registry puts a manifest before it tags it, so every push of a tag
@@ -84,6 +124,10 @@ type Rescan struct {
 	// replace any earlier problem about those.
 	Relisted     []string
 	BlobProblems []Problem
+	// DirsListed is how many directories of the repositories/ tree
+	// NewRescan listed; it looked at the others by name. With a cold page
+	// cache, each listing is a disk read.
+	DirsListed int
 
 	st      Storage
 	opts    Options
@@ -133,11 +177,11 @@ func NewRescan(ctx context.Context, st *DirStorage, base Baseline, opts Options)
 		if !e.IsDir {
 			return nil, fmt.Errorf("%w: repositories is not a directory", ErrCannotRescan)
 		}
-		found, changed, err := probeRepositories(ctx, st.Root(), base.Since.UnixNano(), known, reread, r.workers())
+		found, changed, listed, err := probeRepositories(ctx, st.Root(), base.Since.UnixNano(), known, base.Dirs, reread, r.workers())
 		if err != nil {
 			return nil, err
 		}
-		r.repos, r.Changed = found, changed
+		r.repos, r.Changed, r.DirsListed = found, changed, listed
 	}
 	for name := range known {
 		if _, ok := r.repos[name]; !ok {
@@ -329,6 +373,7 @@ func (r *Rescan) rescanBlobs(ctx context.Context, st *DirStorage, has map[string
 	}
 	slices.Sort(r.Relisted)
 	slices.Sort(r.RemovedBlobs)
+	blob := base.Blob // not base, which would keep what else it holds
 	r.blob = func(d digest.Digest) (int64, bool) {
 		if size, ok := r.added[d]; ok {
 			return size, true
@@ -336,7 +381,7 @@ func (r *Rescan) rescanBlobs(ctx context.Context, st *DirStorage, has map[string
 		if r.removed[d] {
 			return 0, false
 		}
-		return base.Blob(d)
+		return blob(d)
 	}
 	return nil
 }

@@ -2,10 +2,13 @@ package walker_test
 
 import (
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +30,10 @@ type rescanTree struct {
 	appV1, appOld, libM digest.Digest
 	leftover            digest.Digest // a revision whose link was deleted, its directory left
 	libLayer, orphan    digest.Digest
+	sha512Layer         digest.Digest // a blob none links yet, by its sha512
+	// emptyDirs are directories the tree has with nothing in them: ones
+	// the registry leaves behind, which a Baseline does not account for.
+	emptyDirs []string
 }
 
 func newRescanTree() rescanTree {
@@ -39,6 +46,7 @@ func newRescanTree() rescanTree {
 	s.tag("app", "latest", x.appV1) // moved: history keeps appOld
 	x.leftover = s.image("app", "s390x", []byte("deleted app layer"))
 	delete(s, revisionPath("app", x.leftover))
+	s.link(tagIndexPath("app", "broken", x.appOld), x.appOld) // history, and no current link
 	x.libLayer = digest.FromBytes([]byte("lib layer"))
 	x.libM = s.image("lib", "amd64", []byte("lib layer"))
 	s.tag("lib", "v1", x.libM)
@@ -48,17 +56,26 @@ func newRescanTree() rescanTree {
 	s["repositories/up/_uploads/"+fixtureUploadUUID+"/data"] = []byte("part")
 	s.tag("up", "v1", s.image("up", "amd64", []byte("up layer")))
 	x.orphan = s.blob([]byte("an orphan blob"))
+	sum := sha512.Sum512([]byte("an orphan blob"))
+	x.sha512Layer = digest.NewDigestFromEncoded(digest.SHA512, hex.EncodeToString(sum[:]))
+	x.emptyDirs = []string{
+		filepath.Dir(revisionPath("app", x.leftover)),
+		"repositories/org/empty",          // a repository's, all but the directory removed
+		"repositories/lib/_layers/sha512", // its layer links deleted by hand
+	}
 	return x
 }
 
-// write writes the tree into a new directory, with the empty revision
-// directory the delete left, and returns the storage.
+// write writes the tree into a new directory, with its empty
+// directories, and returns the storage.
 func (x rescanTree) write(t *testing.T) *walker.DirStorage {
 	t.Helper()
 	dir := t.TempDir()
 	writeTree(t, dir, x.s)
-	if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(revisionPath("app", x.leftover))), 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range x.emptyDirs {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return walker.NewDirStorage(dir)
 }
@@ -74,8 +91,10 @@ func baseline(t *testing.T, st *walker.DirStorage) walker.Baseline {
 	for _, b := range rec.blobs {
 		blobs[b.Digest] = b.Size
 	}
+	dirs := repoDirs(t, rec)
 	return walker.Baseline{
 		Repos: rec.repos,
+		Dirs:  func() (map[string]walker.RepoDirs, error) { return dirs, nil },
 		Blob: func(d digest.Digest) (int64, bool) {
 			size, ok := blobs[d]
 			return size, ok
@@ -90,6 +109,37 @@ func baseline(t *testing.T, st *walker.DirStorage) walker.Baseline {
 			return nil
 		},
 	}
+}
+
+// repoDirs are the directories a walk found in each repository as the
+// index keeps them: the paths of sha256 revisions, the tags with a
+// current link (not those with only history), and the uploads.
+func repoDirs(t *testing.T, rec *recorder) map[string]walker.RepoDirs {
+	t.Helper()
+	dirs := map[string]walker.RepoDirs{}
+	for _, r := range rec.revisions {
+		if r.Digest.Algorithm() != digest.SHA256 {
+			continue
+		}
+		var k [32]byte
+		if _, err := hex.Decode(k[:], []byte(r.Digest.Encoded())); err != nil {
+			t.Fatalf("revision %s: %v", r.Digest, err)
+		}
+		d := dirs[r.Repo]
+		d.Revisions = append(d.Revisions, k)
+		dirs[r.Repo] = d
+	}
+	for _, tag := range rec.tags {
+		d := dirs[tag.Repo]
+		d.Tags = append(d.Tags, tag.Name)
+		dirs[tag.Repo] = d
+	}
+	for _, u := range rec.uploads {
+		d := dirs[u.Repo]
+		d.Uploads = append(d.Uploads, u.UUID)
+		dirs[u.Repo] = d
+	}
+	return dirs
 }
 
 // TestRescanFindsChanges makes each kind of change the registry, its
@@ -161,12 +211,23 @@ func TestRescanFindsChanges(t *testing.T) {
 		{name: "a deleted manifest pushed again", change: rename(revisionPath("app", x.leftover), []byte(x.leftover)), changed: []string{"app"}},
 		{name: "a tag deleted", change: remove("repositories/app/_manifests/tags/latest"), changed: []string{"app"}},
 		{name: "tag history removed by a garbage collector", change: remove(filepath.Dir(tagIndexPath("app", "latest", x.appOld))), changed: []string{"app"}},
+		// The Baseline does not name the tag: the link count of tags/
+		// says so.
+		{name: "history of a tag without a current link removed", change: remove(filepath.Dir(tagIndexPath("app", "broken", x.appOld))), changed: []string{"app"}},
 		{name: "a layer link deleted", change: remove(layerPath("lib", x.libLayer)), changed: []string{"lib"}},
 		{name: "a layer link mounted again, v2 driver", change: rewrite(layerPath("lib", x.libLayer), []byte(x.libLayer)), changed: []string{"lib"}},
 		{name: "a layer link directory removed", change: remove(filepath.Dir(layerPath("lib", x.libLayer))), changed: []string{"lib"}},
+		// Only _layers/sha512/ changes, not _layers/.
+		{name: "a layer link made in an algorithm directory left empty", change: rename(layerPath("lib", x.sha512Layer), []byte(x.sha512Layer)), changed: []string{"lib"}},
 		{name: "a new repository", change: rename(revisionPath("org/new", x.libM), []byte(x.libM)), changed: []string{"org/new"}},
+		// org/empty changes, org does not: its link count tells that the
+		// Baseline does not account for all it holds.
+		{name: "a repository pushed into a directory left empty", change: rename(revisionPath("org/empty", x.libM), []byte(x.libM)), changed: []string{"org/empty"}},
 		// Making app/sub changes app's directory: app is read again too.
 		{name: "a new repository below another", change: rename(revisionPath("app/sub", x.libM), []byte(x.libM)), changed: []string{"app", "app/sub"}},
+		// The catalog does not look at what _manifests is; layers/ has
+		// no new subdirectory, but changed.
+		{name: "a file named _manifests makes a repository", change: rename("repositories/layers/_manifests", nil), changed: []string{"layers"}},
 		{name: "layers appear in a repository", change: rename(layerPath("org/nested", x.libLayer), []byte(x.libLayer)), changed: []string{"org/nested"}},
 		{name: "a repository removed", change: remove("repositories/lib"), removed: []string{"lib"}},
 		{name: "a repository's _manifests removed", change: remove("repositories/lib/_manifests"), changed: []string{"lib"}},
@@ -209,6 +270,99 @@ func TestRescanFindsChanges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRescanListsWhatItCannotName checks which directories of the
+// repositories/ tree NewRescan lists when nothing changed: those whose
+// link count says they hold a subdirectory the Baseline does not account
+// for, and the ones it never knows the names in.
+func TestRescanListsWhatItCannotName(t *testing.T) {
+	t.Parallel()
+	countsSubdirs(t)
+	s := storageTree{}
+	s.tag("a", "v1", s.image("a", "amd64", []byte("a layer")))
+	s.tag("ns/b", "v1", s.image("ns/b", "amd64", []byte("b layer")))
+	// The _layers/sha256/ of each repository: a Baseline does not name
+	// layer links.
+	const named = 2
+	tests := []struct {
+		name     string
+		dirs     []string // made empty
+		files    []string
+		symlinks map[string]string
+		listed   int
+	}{
+		{name: "as the registry writes it", listed: named},
+		// ns/, and ns/c/, which has no names in the Baseline.
+		{name: "a directory no repository is in", dirs: []string{"repositories/ns/c"}, listed: named + 2},
+		{name: "a directory in a repository", dirs: []string{"repositories/a/_other"}, listed: named + 1},
+		// _layers/ and _layers/sha512/.
+		{name: "an algorithm directory beside sha256", dirs: []string{"repositories/a/_layers/sha512"}, listed: named + 2},
+		{name: "stray files", files: []string{"repositories/ns/notes", "repositories/a/_manifests/revisions/notes"}, listed: named},
+		// The link count leaves out the link, which the walk follows, and
+		// counts e/: repositories/ and e/ are listed, and the
+		// _layers/sha256/ of the repository the link is.
+		{name: "a symbolic link to a repository and a directory no repository is in", dirs: []string{"repositories/e"},
+			symlinks: map[string]string{"repositories/link": "a"}, listed: named + 2 + 1},
+		{name: "a revision directory a delete left", dirs: []string{filepath.Dir(revisionPath("a", digest.FromString("deleted")))}, listed: named + 1},
+		// The index keeps a tag with a current link only.
+		{name: "a tag with history only", dirs: []string{filepath.Dir(tagIndexPath("a", "old", digest.FromString("deleted")))}, listed: named + 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeTree(t, dir, s)
+			for _, d := range tt.dirs {
+				if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, f := range tt.files {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte("notes"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for link, target := range tt.symlinks {
+				if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := walker.NewDirStorage(dir)
+			base := baseline(t, st)
+			time.Sleep(clockLag)
+			base.Since = time.Now()
+			r, err := walker.NewRescan(context.Background(), st, base, walker.Options{})
+			if err != nil {
+				t.Fatalf("NewRescan() error = %v", err)
+			}
+			if len(r.Changed) > 0 {
+				t.Errorf("NewRescan() Changed = %v, want none", r.Changed)
+			}
+			if r.DirsListed != tt.listed {
+				t.Errorf("NewRescan() DirsListed = %d, want %d", r.DirsListed, tt.listed)
+			}
+		})
+	}
+}
+
+// countsSubdirs skips the test unless the temporary directory's file
+// system and this system give a directory a link count of 2 plus its
+// subdirectories, which NewRescan relies on to not list directories.
+func countsSubdirs(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stat_t.Nlink, whose type differs between systems.
+	if runtime.GOOS != "linux" || reflect.ValueOf(fi.Sys()).Elem().FieldByName("Nlink").Uint() != 3 {
+		t.Skip("link counts do not count subdirectories here: NewRescan lists every directory")
 	}
 }
 

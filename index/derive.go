@@ -29,8 +29,8 @@ import (
 // driver is the storage driver's name: the garbage collector's catalog
 // order depends on it.
 func derive(ctx context.Context, tx *sql.Tx, g *graph, driver string, fresh bool) error {
-	for _, t := range g.derivedTables(driver) {
-		if err := writeDerived(ctx, tx, t, fresh); err != nil {
+	for _, table := range g.derivedTables(driver) {
+		if err := writeDerived(ctx, tx, table(), fresh); err != nil {
 			return err
 		}
 	}

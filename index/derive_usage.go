@@ -3,6 +3,7 @@ package index
 import (
 	"cmp"
 	"slices"
+	"sync"
 )
 
 // reachRow is one row of tag_reach.
@@ -209,8 +210,17 @@ type derivedTable struct {
 	row        func(i int, buf []any)
 }
 
-// derivedTables computes every derived table.
-func (g *graph) derivedTables(driver string) []derivedTable {
+// derivedTables computes every derived table, each when its function is
+// called. What the usage sums and the two replays of the garbage
+// collector's mark need is computed from the start on other goroutines:
+// on a second core, while tag_reach is computed and written. The graph is
+// only read meanwhile.
+func (g *graph) derivedTables(driver string) []func() derivedTable {
+	usesC := make(chan uses, 1)
+	go func() { usesC <- g.uses() }()
+	gcC := make(chan gcResult, 1)
+	go func() { gcC <- g.gcResult(driver) }()
+
 	// Revisions in the order of revision_usage's key; tag_reach's follows
 	// it, then the tag's name.
 	revOrder := make([]int32, len(g.revs))
@@ -241,7 +251,8 @@ func (g *graph) derivedTables(driver string) []derivedTable {
 			buf[0], buf[1], buf[2], buf[3] = g.repos[v.repo].id, g.d.text(v.digest), g.tags[r.tag].name, boolInt(r.direct)
 		}}
 
-	u := g.uses()
+	var u uses
+	waitUses := sync.OnceFunc(func() { u = <-usesC })
 	revUsage := derivedTable{name: "revision_usage",
 		columns:    []string{"repo_id", "digest", "tags", "parents", "family_size", "family_bytes", "created", "subject"},
 		keyColumns: 2, rows: len(revOrder),
@@ -282,49 +293,69 @@ func (g *graph) derivedTables(driver string) []derivedTable {
 			buf[5], buf[6], buf[7], buf[8], buf[9] = ru.blobs, ru.total, ru.unique, ru.shared, lastPush
 		}}
 
-	def, unt := g.mark(driver, false), g.mark(driver, true)
-	var swept, unreached []int32
-	for d := range int32(g.d.len()) {
-		if g.isBlob(d) && (!def.marked[d] || !unt.marked[d]) {
-			swept = append(swept, d)
-		}
-		if g.isManifest(d) && (!def.visited[d] || !unt.visited[d]) {
-			unreached = append(unreached, d)
-		}
-	}
-	slices.SortFunc(swept, g.d.compare)
-	slices.SortFunc(unreached, g.d.compare)
+	var gc gcResult
+	waitGC := sync.OnceFunc(func() { gc = <-gcC })
 	gcBlobs := derivedTable{name: "gc_blobs",
 		columns:    []string{"digest", "swept_default", "swept_untagged", "what", "size", "modified_at"},
-		keyColumns: 1, rows: len(swept),
+		keyColumns: 1,
 		row: func(i int, buf []any) {
-			d := swept[i]
+			d := gc.swept[i]
 			var mtime any
 			if t := g.blobMTime[d]; t != noTime {
 				mtime = t
 			}
-			buf[0], buf[1], buf[2], buf[3], buf[4], buf[5] = g.d.text(d), boolInt(!def.marked[d]), boolInt(!unt.marked[d]),
+			buf[0], buf[1], buf[2], buf[3], buf[4], buf[5] = g.d.text(d), boolInt(!gc.def.marked[d]), boolInt(!gc.unt.marked[d]),
 				g.blobWhat(d), g.blobSize[d], mtime
 		}}
 	gcUnreached := derivedTable{name: "gc_unreached", columns: []string{"digest", "default_mode", "untagged_mode"},
-		keyColumns: 1, rows: len(unreached),
+		keyColumns: 1,
 		row: func(i int, buf []any) {
-			d := unreached[i]
-			buf[0], buf[1], buf[2] = g.d.text(d), boolInt(!def.visited[d]), boolInt(!unt.visited[d])
+			d := gc.unreached[i]
+			buf[0], buf[1], buf[2] = g.d.text(d), boolInt(!gc.def.visited[d]), boolInt(!gc.unt.visited[d])
 		}}
-	queued := slices.DeleteFunc(slices.Clone(unt.queued), func(vi int32) bool { return unt.marked[g.revs[vi].digest] })
-	slices.SortFunc(queued, func(a, b int32) int {
+	gcRevisions := derivedTable{name: "gc_revisions", columns: []string{"repo_id", "digest"}, keyColumns: 2,
+		row: func(i int, buf []any) {
+			v := &g.revs[gc.queued[i]]
+			buf[0], buf[1] = g.repos[v.repo].id, g.d.text(v.digest)
+		}}
+	return []func() derivedTable{
+		func() derivedTable { return tagReach },
+		func() derivedTable { waitUses(); return revUsage },
+		func() derivedTable { waitUses(); return repoUsage },
+		func() derivedTable { waitGC(); gcBlobs.rows = len(gc.swept); return gcBlobs },
+		func() derivedTable { waitGC(); gcRevisions.rows = len(gc.queued); return gcRevisions },
+		func() derivedTable { waitGC(); gcUnreached.rows = len(gc.unreached); return gcUnreached },
+	}
+}
+
+// gcResult is what the garbage collector's mark, replayed in both modes,
+// makes of the graph: the blobs either sweeps and the manifests either
+// leaves unreached, in digest order, and the revisions --delete-untagged
+// deletes, in repository and digest order.
+type gcResult struct {
+	def, unt                 gcMark
+	swept, unreached, queued []int32
+}
+
+func (g *graph) gcResult(driver string) gcResult {
+	r := gcResult{def: g.mark(driver, false), unt: g.mark(driver, true)}
+	for d := range int32(g.d.len()) {
+		if g.isBlob(d) && (!r.def.marked[d] || !r.unt.marked[d]) {
+			r.swept = append(r.swept, d)
+		}
+		if g.isManifest(d) && (!r.def.visited[d] || !r.unt.visited[d]) {
+			r.unreached = append(r.unreached, d)
+		}
+	}
+	slices.SortFunc(r.swept, g.d.compare)
+	slices.SortFunc(r.unreached, g.d.compare)
+	r.queued = slices.DeleteFunc(slices.Clone(r.unt.queued), func(vi int32) bool { return r.unt.marked[g.revs[vi].digest] })
+	slices.SortFunc(r.queued, func(a, b int32) int {
 		va, vb := &g.revs[a], &g.revs[b]
 		return cmp.Or(cmp.Compare(va.repo, vb.repo), g.d.compare(va.digest, vb.digest))
 	})
-	queued = slices.Compact(queued)
-	gcRevisions := derivedTable{name: "gc_revisions", columns: []string{"repo_id", "digest"}, keyColumns: 2,
-		rows: len(queued),
-		row: func(i int, buf []any) {
-			v := &g.revs[queued[i]]
-			buf[0], buf[1] = g.repos[v.repo].id, g.d.text(v.digest)
-		}}
-	return []derivedTable{tagReach, revUsage, repoUsage, gcBlobs, gcRevisions, gcUnreached}
+	r.queued = slices.Compact(r.queued)
+	return r
 }
 
 // newestCreated is when the image manifest m was created (its config's

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -35,50 +36,52 @@ func writeDerived(ctx context.Context, tx *sql.Tx, t derivedTable, fresh bool) e
 
 	keys := t.columns[:t.keyColumns]
 	var gone, put [][]any
+	// Most rows are the same: each side's row is made in a buffer of its
+	// own, and copied only to be written.
 	i := 0
-	row := func(i int) []any {
-		r := make([]any, len(t.columns))
-		t.row(i, r)
-		return r
-	}
-	var next []any // row i, once made
+	cur := make([]any, len(t.columns))
+	made := false // cur holds row i
 	peek := func() []any {
-		if next == nil && i < t.rows {
-			next = row(i)
+		if !made && i < t.rows {
+			t.row(i, cur)
+			made = true
 		}
-		return next
+		if !made {
+			return nil
+		}
+		return cur
 	}
-	advance := func() { next, i = nil, i+1 }
+	advance := func() { made, i = false, i+1 }
+	old := make([]any, len(t.columns))
+	ptrs := make([]any, len(old))
+	for j := range old {
+		ptrs[j] = &old[j]
+	}
 	err := queryEach(ctx, tx, "read "+t.name,
 		`SELECT `+strings.Join(t.columns, ", ")+` FROM `+t.name+` ORDER BY `+strings.Join(keys, ", "),
 		func(rows *sql.Rows) error {
-			old := make([]any, len(t.columns))
-			ptrs := make([]any, len(old))
-			for j := range old {
-				ptrs[j] = &old[j]
-			}
 			if err := rows.Scan(ptrs...); err != nil {
 				return err
 			}
 			for r := peek(); r != nil && compareKeys(r, old, t.keyColumns) < 0; r = peek() {
-				put = append(put, r)
+				put = append(put, slices.Clone(r))
 				advance()
 			}
 			if r := peek(); r != nil && compareKeys(r, old, t.keyColumns) == 0 {
 				if !equalRows(r, old) {
-					put = append(put, r)
+					put = append(put, slices.Clone(r))
 				}
 				advance()
 				return nil
 			}
-			gone = append(gone, old[:t.keyColumns])
+			gone = append(gone, slices.Clone(old[:t.keyColumns]))
 			return nil
 		})
 	if err != nil {
 		return err
 	}
 	for r := peek(); r != nil; r = peek() {
-		put = append(put, r)
+		put = append(put, slices.Clone(r))
 		advance()
 	}
 

@@ -181,11 +181,12 @@ type updater struct {
 	// The graph snapshot: the index file's stamp when the update began
 	// (when it has one), and the new snapshot derive wrote, not yet in
 	// place. derived says derive ran.
-	dbPath  string
-	stamp   dbStamp
-	stamped bool
-	pending string
-	derived bool
+	dbPath   string
+	stamp    dbStamp
+	stamped  bool
+	pending  string
+	derived  bool
+	snapshot chan snapshotRead // the graph being read from the snapshot, once readSnapshot started
 }
 
 func (u *updater) exec(what, q string, args ...any) (int64, error) {
@@ -329,6 +330,9 @@ func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 	<-loaded // when NewRescan needed no names, they are being read still
 	if err != nil {
 		return Summary{}, err
+	}
+	if len(rs.Changed) > 0 || len(rs.Removed) > 0 || len(rs.AddedBlobs) > 0 || len(rs.RemovedBlobs) > 0 {
+		u.readSnapshot() // derive will want it: read while the repositories are
 	}
 
 	if err := u.tempTables(); err != nil {
@@ -953,20 +957,47 @@ func (u *updater) derive(hint sizeHint) error {
 			return err
 		}
 	}
-	if err := derive(u.ctx, u.tx, g, u.opts.Driver, false); err != nil {
-		return err
-	}
+	// The new snapshot is written while the tables are: both only read
+	// the graph.
+	written := make(chan error, 1)
+	pending := snapshotPath(u.dbPath) + ".new"
 	if u.stamped {
-		pending := snapshotPath(u.dbPath) + ".new"
-		if err := writeSnapshot(pending, g); err != nil {
-			if u.opts.Notice != nil {
-				u.opts.Notice(err.Error() + "; the next incremental build reads the whole index to derive its tables")
-			}
-			return nil
-		}
+		go func() { written <- writeSnapshot(pending, g) }()
+	} else {
+		written <- errors.New("not kept")
+	}
+	err := derive(u.ctx, u.tx, g, u.opts.Driver, false)
+	werr := <-written
+	switch {
+	case err != nil:
+		os.Remove(pending)
+		return err
+	case werr == nil:
 		u.pending = pending
+	case u.stamped && u.opts.Notice != nil:
+		u.opts.Notice(werr.Error() + "; the next incremental build reads the whole index to derive its tables")
 	}
 	return nil
+}
+
+// snapshotRead is a graph read from a snapshot, or why not.
+type snapshotRead struct {
+	g   *graph
+	err error
+}
+
+// readSnapshot starts reading the snapshot, once: the file is the
+// snapshot of the index as the update found it, whatever the update
+// writes meanwhile.
+func (u *updater) readSnapshot() {
+	if u.snapshot != nil || !u.stamped {
+		return
+	}
+	u.snapshot = make(chan snapshotRead, 1)
+	go func() {
+		g, err := readSnapshot(snapshotPath(u.dbPath), u.stamp)
+		u.snapshot <- snapshotRead{g, err}
+	}()
 }
 
 // snapshotGraph returns the graph of the updated tables from the
@@ -975,10 +1006,12 @@ func (u *updater) snapshotGraph() (*graph, string) {
 	if !u.stamped {
 		return nil, "the index file is not one a graph snapshot can be kept for"
 	}
-	g, err := readSnapshot(snapshotPath(u.dbPath), u.stamp)
-	if err != nil {
-		return nil, err.Error()
+	u.readSnapshot()
+	read := <-u.snapshot
+	if read.err != nil {
+		return nil, read.err.Error()
 	}
+	g := read.g
 	if err := g.patch(u.ctx, u.tx); err != nil {
 		return nil, err.Error()
 	}

@@ -333,7 +333,7 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 	}
 	var (
 		manifests = make([]manifestRow, 0, hint.manifests)
-		spans     = make([]refSpan, 0, hint.manifests)
+		spans     = refSpans{spans: make([]refSpan, 0, hint.manifests)}
 	)
 	err := queryEach(ctx, tx, "read repositories", `SELECT id, name, listed FROM repos ORDER BY id`, func(rows *sql.Rows) error {
 		var r repo
@@ -399,30 +399,13 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastManifest string
 	err = scanChunked(ctx, tx, "read references", "refs", "kind IN ('config', 'layer', 'child')",
 		[]string{"manifest_digest", "kind", "position", "digest"}, func(f []string) error {
 			pos, err := strconv.ParseInt(f[2], 10, 32)
 			if err != nil {
 				return fmt.Errorf("position of a reference of %s: %w", f[0], err)
 			}
-			// The previous row's manifest is nearly always this one's:
-			// compared as text, it saves a lookup.
-			if len(spans) == 0 || f[0] != lastManifest {
-				lastManifest = f[0]
-				spans = append(spans, refSpan{manifest: g.d.id(f[0]), start: int32(len(g.refs))})
-			}
-			r := ref{digest: g.d.id(f[3]), position: int32(pos)}
-			switch f[1] {
-			case "config":
-				r.kind = refConfig
-			case "layer":
-				r.kind = refLayer
-			default:
-				r.kind = refChild
-			}
-			g.refs = append(g.refs, r)
-			spans[len(spans)-1].end = int32(len(g.refs))
+			spans.add(g, f[0], f[1], f[3], int32(pos))
 			return nil
 		})
 	if err != nil {
@@ -482,7 +465,7 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 	}
 	// Each manifest's references are one span; should a manifest's come in
 	// two (nothing writes them so), they are gathered with a sort.
-	for _, sp := range spans {
+	for _, sp := range spans.spans {
 		i := g.mIdx[sp.manifest]
 		if i < 0 {
 			i = int32(len(g.manifests))
@@ -490,7 +473,7 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 			g.manifests = append(g.manifests, manifest{created: noTime, subject: -1})
 		}
 		if g.manifests[i].refEnd != 0 {
-			g.gatherRefs(spans)
+			g.gatherRefs(spans.spans)
 			break
 		}
 		g.manifests[i].refStart, g.manifests[i].refEnd = sp.start, sp.end
@@ -555,6 +538,35 @@ func (g *graph) link() {
 
 // refSpan is where one manifest's references were read into refs.
 type refSpan struct{ manifest, start, end int32 }
+
+// refSpans are the spans of references read so far, the last one's
+// manifest by its text.
+type refSpans struct {
+	spans []refSpan
+	last  string
+}
+
+// add appends a row of refs (with a kind the garbage collector follows)
+// to g.refs, in a new span when the row before was another manifest's.
+func (s *refSpans) add(g *graph, manifest, kind, d string, position int32) {
+	// The previous row's manifest is nearly always this one's: compared
+	// as text, it saves a lookup.
+	if len(s.spans) == 0 || manifest != s.last {
+		s.last = manifest
+		s.spans = append(s.spans, refSpan{manifest: g.d.id(manifest), start: int32(len(g.refs))})
+	}
+	r := ref{digest: g.d.id(d), position: position}
+	switch kind {
+	case "config":
+		r.kind = refConfig
+	case "layer":
+		r.kind = refLayer
+	default:
+		r.kind = refChild
+	}
+	g.refs = append(g.refs, r)
+	s.spans[len(s.spans)-1].end = int32(len(g.refs))
+}
 
 // gatherRefs rearranges refs so that each manifest's references are one
 // span, whatever the order they were read in.

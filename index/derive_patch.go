@@ -234,8 +234,7 @@ func (g *graph) patchManifests(ctx context.Context, tx *sql.Tx) error {
 	// The references of the manifests read again go after all others;
 	// then every manifest's are copied into a new array, in order, which
 	// leaves out those of the manifests forgotten.
-	var spans []refSpan
-	var last string
+	var spans refSpans
 	err = queryEach(ctx, tx, "read references of new manifests", `SELECT manifest_digest, kind, position, digest FROM refs
 		WHERE manifest_digest IN (SELECT digest FROM temp.rescan_new) AND kind IN ('config', 'layer', 'child')
 		ORDER BY manifest_digest`, func(rows *sql.Rows) error {
@@ -246,27 +245,13 @@ func (g *graph) patchManifests(ctx context.Context, tx *sql.Tx) error {
 		if err := rows.Scan(&m, &kind, &pos, &d); err != nil {
 			return err
 		}
-		if len(spans) == 0 || m != last {
-			last = m
-			spans = append(spans, refSpan{manifest: g.d.id(m), start: int32(len(g.refs))})
-		}
-		r := ref{digest: g.d.id(d), position: pos}
-		switch kind {
-		case "config":
-			r.kind = refConfig
-		case "layer":
-			r.kind = refLayer
-		default:
-			r.kind = refChild
-		}
-		g.refs = append(g.refs, r)
-		spans[len(spans)-1].end = int32(len(g.refs))
+		spans.add(g, m, kind, d, pos)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, sp := range spans {
+	for _, sp := range spans.spans {
 		m := entry(sp.manifest)
 		m.refStart, m.refEnd = sp.start, sp.end
 		slices.SortFunc(g.refs[sp.start:sp.end], compareRefs)

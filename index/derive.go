@@ -29,7 +29,7 @@ import (
 // driver is the storage driver's name: the garbage collector's catalog
 // order depends on it.
 func derive(ctx context.Context, tx *sql.Tx, g *graph, driver string, fresh bool) error {
-	for _, table := range g.derivedTables(driver) {
+	for _, table := range g.derivedTables(driver, !fresh) {
 		if err := writeDerived(ctx, tx, table(), fresh); err != nil {
 			return err
 		}

@@ -211,15 +211,21 @@ type derivedTable struct {
 }
 
 // derivedTables computes every derived table, each when its function is
-// called. What the usage sums and the two replays of the garbage
-// collector's mark need is computed from the start on other goroutines:
-// on a second core, while tag_reach is computed and written. The graph is
-// only read meanwhile.
-func (g *graph) derivedTables(driver string) []func() derivedTable {
+// called. With parallel, what the usage sums and the two replays of the
+// garbage collector's mark need is computed from the start on other
+// goroutines: on a second core, while tag_reach is computed and written.
+// The graph is only read meanwhile. That holds more memory at once: a
+// full build, at its peak here, computes one after the other.
+func (g *graph) derivedTables(driver string, parallel bool) []func() derivedTable {
 	usesC := make(chan uses, 1)
-	go func() { usesC <- g.uses() }()
 	gcC := make(chan gcResult, 1)
-	go func() { gcC <- g.gcResult(driver) }()
+	usesNow := func() { usesC <- g.uses() }
+	gcNow := func() { gcC <- g.gcResult(driver) }
+	if parallel {
+		go usesNow()
+		go gcNow()
+		usesNow, gcNow = func() {}, func() {}
+	}
 
 	// Revisions in the order of revision_usage's key; tag_reach's follows
 	// it, then the tag's name.
@@ -252,7 +258,7 @@ func (g *graph) derivedTables(driver string) []func() derivedTable {
 		}}
 
 	var u uses
-	waitUses := sync.OnceFunc(func() { u = <-usesC })
+	waitUses := sync.OnceFunc(func() { usesNow(); u = <-usesC })
 	revUsage := derivedTable{name: "revision_usage",
 		columns:    []string{"repo_id", "digest", "tags", "parents", "family_size", "family_bytes", "created", "subject"},
 		keyColumns: 2, rows: len(revOrder),
@@ -294,7 +300,7 @@ func (g *graph) derivedTables(driver string) []func() derivedTable {
 		}}
 
 	var gc gcResult
-	waitGC := sync.OnceFunc(func() { gc = <-gcC })
+	waitGC := sync.OnceFunc(func() { gcNow(); gc = <-gcC })
 	gcBlobs := derivedTable{name: "gc_blobs",
 		columns:    []string{"digest", "swept_default", "swept_untagged", "what", "size", "modified_at"},
 		keyColumns: 1,

@@ -143,7 +143,7 @@ func build(ctx context.Context, dbPath string, fsys fs.FS, opts BuildOptions, wa
 		return Summary{}, err
 	}
 	syncDir(filepath.Dir(dbPath))
-	keepSnapshot(snapshotPath(tmp), snapshotPath(dbPath), dbStamp{}, stamp, stamped)
+	keepSnapshot(snapshotPath(tmp), snapshotPath(dbPath), stamp, stamped)
 	sum.Duration = time.Since(start)
 	return sum, nil
 }

@@ -331,7 +331,11 @@ func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	if len(rs.Changed) > 0 || len(rs.Removed) > 0 || len(rs.AddedBlobs) > 0 || len(rs.RemovedBlobs) > 0 {
+	// The derived tables follow from the others: when no repository is to
+	// be read again or was removed and no blob came or went (so that no
+	// link turned dangling or back), none of those change, nor do they.
+	rederive := len(rs.Changed) > 0 || len(rs.Removed) > 0 || len(rs.AddedBlobs) > 0 || len(rs.RemovedBlobs) > 0
+	if rederive {
 		u.readSnapshot() // derive will want it: read while the repositories are
 	}
 
@@ -412,10 +416,7 @@ func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 		return Summary{}, err
 	}
 	u.counts.Problems += int(n)
-	// The derived tables follow from the others: when no repository was
-	// read again or removed and no blob came or went, none of those
-	// changed, and neither did they.
-	if len(changed) > 0 || len(rs.Removed) > 0 || len(rs.AddedBlobs) > 0 || len(rs.RemovedBlobs) > 0 {
+	if rederive {
 		c := u.counts
 		hint := sizeHint{blobs: c.Blobs, manifests: c.Manifests + sink.manifests, revisions: c.Revisions, tags: c.Tags}
 		if err := u.derive(hint); err != nil {
@@ -957,15 +958,14 @@ func (u *updater) derive(hint sizeHint) error {
 			return err
 		}
 	}
+	if !u.stamped { // no snapshot can be kept
+		return derive(u.ctx, u.tx, g, u.opts.Driver, false)
+	}
 	// The new snapshot is written while the tables are: both only read
 	// the graph.
 	written := make(chan error, 1)
 	pending := snapshotPath(u.dbPath) + ".new"
-	if u.stamped {
-		go func() { written <- writeSnapshot(pending, g) }()
-	} else {
-		written <- errors.New("not kept")
-	}
+	go func() { written <- writeSnapshot(pending, g) }()
 	err := derive(u.ctx, u.tx, g, u.opts.Driver, false)
 	werr := <-written
 	switch {
@@ -974,7 +974,7 @@ func (u *updater) derive(hint sizeHint) error {
 		return err
 	case werr == nil:
 		u.pending = pending
-	case u.stamped && u.opts.Notice != nil:
+	case u.opts.Notice != nil:
 		u.opts.Notice(werr.Error() + "; the next incremental build reads the whole index to derive its tables")
 	}
 	return nil
@@ -1031,7 +1031,7 @@ func (u *updater) keepSnapshot() {
 		return
 	}
 	now, ok := stampOf(u.dbPath)
-	keepSnapshot(u.pending, snapshotPath(u.dbPath), dbStamp{}, now, ok && u.stamped && now == u.stamp.next())
+	keepSnapshot(u.pending, snapshotPath(u.dbPath), now, ok && u.stamped && now == u.stamp.next())
 	u.pending = ""
 }
 

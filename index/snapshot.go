@@ -156,19 +156,6 @@ func stampSnapshot(path string, was, s dbStamp) (bool, error) {
 // was not there, or was not of the index's state.
 var errNoSnapshot = errors.New("no graph snapshot of this state of the index")
 
-// snapshotCurrent says whether the snapshot at path is the one of the
-// index in the state s.
-func snapshotCurrent(path string, s dbStamp) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	h := make([]byte, headerLength)
-	_, err = f.ReadAt(h, 0)
-	return err == nil && string(h[:stampOffset]) == snapshotMagic && getStamp(h[stampOffset:]) == s
-}
-
 // readSnapshot reads the graph in the snapshot at path, if it is the one of
 // the index in the state s.
 func readSnapshot(path string, s dbStamp) (*graph, error) {
@@ -402,12 +389,12 @@ func (d *decoder) count(min int) int {
 	return n
 }
 
-// keepSnapshot puts the snapshot written at tmp in place at path, stamped
-// s, if it is stamped was and the index is stamped s (stamped). Otherwise,
-// or if it cannot, it removes it: a snapshot not in place is no use.
-func keepSnapshot(tmp, path string, was, s dbStamp, stamped bool) {
+// keepSnapshot puts the snapshot writeSnapshot wrote at tmp in place at
+// path, stamped s, if the index is stamped s (stamped). Otherwise, or if
+// it cannot, it removes it: a snapshot not in place is no use.
+func keepSnapshot(tmp, path string, s dbStamp, stamped bool) {
 	if stamped {
-		if ok, err := stampSnapshot(tmp, was, s); ok && err == nil && os.Rename(tmp, path) == nil {
+		if ok, err := stampSnapshot(tmp, dbStamp{}, s); ok && err == nil && os.Rename(tmp, path) == nil {
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"runtime/debug"
@@ -428,29 +429,7 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = queryEach(ctx, tx, "read tags", `SELECT repo_id, name, digest, pushed_at FROM tags ORDER BY repo_id, name`, func(rows *sql.Rows) error {
-		var (
-			repoID   int64
-			name, d  string
-			pushedAt sql.NullInt64
-		)
-		if err := rows.Scan(&repoID, &name, &d, &pushedAt); err != nil {
-			return err
-		}
-		r, ok := g.repoIdx[repoID]
-		if !ok {
-			return fmt.Errorf("tag %s of repository id %d, which repos lacks", name, repoID)
-		}
-		t := tagRow{repo: r, name: name, digest: g.d.id(d), pushedAt: noTime}
-		if pushedAt.Valid {
-			t.pushedAt = pushedAt.Int64
-		}
-		g.repos[r].hasTags = true
-		g.repos[r].tagRows = append(g.repos[r].tagRows, int32(len(g.tags)))
-		g.tags = append(g.tags, t)
-		return nil
-	})
-	if err != nil {
+	if err := g.readTags(ctx, tx, "", errNoRepo); err != nil {
 		return nil, err
 	}
 
@@ -491,6 +470,40 @@ func loadGraph(ctx context.Context, tx *sql.Tx, hint sizeHint) (*graph, error) {
 	}
 	g.link()
 	return g, nil
+}
+
+// errNoRepo is why loadGraph fails on a row of a repository repos lacks.
+var errNoRepo = errors.New("which repos lacks")
+
+// readTags adds the tags that meet where (every one when ""), by
+// repository and name. A tag of a repository the graph lacks is an error
+// wrapping missing.
+func (g *graph) readTags(ctx context.Context, tx *sql.Tx, where string, missing error) error {
+	if where != "" {
+		where = " WHERE " + where
+	}
+	return queryEach(ctx, tx, "read tags", `SELECT repo_id, name, digest, pushed_at FROM tags`+where+` ORDER BY repo_id, name`, func(rows *sql.Rows) error {
+		var (
+			repoID   int64
+			name, d  string
+			pushedAt sql.NullInt64
+		)
+		if err := rows.Scan(&repoID, &name, &d, &pushedAt); err != nil {
+			return err
+		}
+		r, ok := g.repoIdx[repoID]
+		if !ok {
+			return fmt.Errorf("tag %s of repository id %d, %w", name, repoID, missing)
+		}
+		t := tagRow{repo: r, name: name, digest: g.d.id(d), pushedAt: noTime}
+		if pushedAt.Valid {
+			t.pushedAt = pushedAt.Int64
+		}
+		g.repos[r].hasTags = true
+		g.repos[r].tagRows = append(g.repos[r].tagRows, int32(len(g.tags)))
+		g.tags = append(g.tags, t)
+		return nil
+	})
 }
 
 // grow extends the arrays indexed by digest id to every id there is: an id

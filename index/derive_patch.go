@@ -117,30 +117,7 @@ func (g *graph) patchRepos(ctx context.Context, tx *sql.Tx) error {
 	for _, ri := range readRepos {
 		slices.SortFunc(g.repos[ri].revs, func(a, b int32) int { return g.d.compare(g.revs[a].digest, g.revs[b].digest) })
 	}
-	err = queryEach(ctx, tx, "read tags", `SELECT repo_id, name, digest, pushed_at FROM tags
-		WHERE repo_id IN (SELECT id FROM temp.rescan_read) ORDER BY repo_id, name`, func(rows *sql.Rows) error {
-		var (
-			id       int64
-			name, d  string
-			pushedAt sql.NullInt64
-		)
-		if err := rows.Scan(&id, &name, &d, &pushedAt); err != nil {
-			return err
-		}
-		r, ri, err := repoOf(id)
-		if err != nil {
-			return err
-		}
-		t := tagRow{repo: ri, name: name, digest: g.d.id(d), pushedAt: noTime}
-		if pushedAt.Valid {
-			t.pushedAt = pushedAt.Int64
-		}
-		r.hasTags = true
-		r.tagRows = append(r.tagRows, int32(len(g.tags)))
-		g.tags = append(g.tags, t)
-		return nil
-	})
-	if err != nil {
+	if err := g.readTags(ctx, tx, "repo_id IN (SELECT id FROM temp.rescan_read)", errStaleSnapshot); err != nil {
 		return err
 	}
 	return queryEach(ctx, tx, "read tag history", `SELECT DISTINCT repo_id FROM tag_history

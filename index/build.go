@@ -231,7 +231,7 @@ func deriveFull(ctx context.Context, tx *sql.Tx, path string, opts BuildOptions,
 	if err != nil {
 		return err
 	}
-	if err := derive(ctx, tx, g, opts.Driver, true); err != nil {
+	if err := derive(ctx, tx, g, opts.Driver, true, nil); err != nil {
 		return err
 	}
 	if opts.snapshot {

@@ -26,11 +26,13 @@ import (
 //
 // A full build (fresh) inserts every row into empty tables; an incremental
 // build computes everything again from the updated graph and writes only
-// the rows that differ, so that its journal stays as small as its change.
-// driver is the storage driver's name: the garbage collector's catalog
-// order depends on it.
-func derive(ctx context.Context, tx *sql.Tx, g *graph, driver string, fresh bool) error {
-	for _, table := range g.derivedTables(driver, !fresh) {
+// the rows that differ, so that its journal stays as small as its change;
+// with a scope, it compares tag_reach and revision_usage only in the
+// repositories whose rows may differ (see repoScope). driver is the
+// storage driver's name: the garbage collector's catalog order depends on
+// it.
+func derive(ctx context.Context, tx *sql.Tx, g *graph, driver string, fresh bool, scope *repoScope) error {
+	for _, table := range g.derivedTables(driver, !fresh, scope) {
 		if err := writeDerived(ctx, tx, table(), fresh); err != nil {
 			return err
 		}
@@ -231,6 +233,11 @@ type graph struct {
 	// the revisions of the same repository that a revision's body lists as
 	// index children, and the other way round: few revisions have any
 	children, parents map[int32][]int32
+
+	// What patch changed, for usageScope: the digests that the
+	// repositories read again or gone used before (see usesOf), and the
+	// blobs and manifests that came or went. Not in the snapshot.
+	patchedUses, patchedDigests []int32
 }
 
 type repo struct {
@@ -288,6 +295,16 @@ func (g *graph) refsOf(m int32) []ref {
 		return g.refs[g.manifests[i].refStart:g.manifests[i].refEnd]
 	}
 	return nil
+}
+
+// usesOf appends to buf manifest m and what its body references, as
+// uses counts them for a revision at m.
+func (g *graph) usesOf(m int32, buf []int32) []int32 {
+	buf = append(buf, m)
+	for _, r := range g.refsOf(m) {
+		buf = append(buf, r.digest)
+	}
+	return buf
 }
 
 // isManifest says whether digest d has a row in manifests.

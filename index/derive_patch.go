@@ -69,6 +69,15 @@ func (g *graph) patch(ctx context.Context, tx *sql.Tx) error {
 	if err != nil {
 		return err
 	}
+	// What the repositories read again or gone used (before the steps
+	// below change the manifests).
+	for _, o := range old {
+		if _, kept := g.repoIdx[o.id]; read[o.id] || !kept {
+			for _, vi := range o.revs {
+				g.patchedUses = g.usesOf(oldRevs[vi].target, g.patchedUses)
+			}
+		}
+	}
 	// Each step may give new digests ids: the arrays indexed by id grow
 	// after each.
 	for _, step := range []func(context.Context, *sql.Tx) error{g.patchRepos, g.patchBlobs, g.patchManifests} {
@@ -147,6 +156,7 @@ func (g *graph) patchBlobs(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		id := g.d.id(d)
+		g.patchedDigests = append(g.patchedDigests, id)
 		g.grow()
 		g.blobSize[id], g.blobMTime[id] = -1, noTime
 		if size.Valid {
@@ -170,6 +180,7 @@ func (g *graph) patchManifests(ctx context.Context, tx *sql.Tx) error {
 			}
 			if id, ok := g.d.lookup(d); ok && g.mIdx[id] >= 0 {
 				g.manifests[g.mIdx[id]] = manifest{created: noTime, subject: -1}
+				g.patchedDigests = append(g.patchedDigests, id)
 			}
 			return nil
 		})
@@ -195,6 +206,7 @@ func (g *graph) patchManifests(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		id, s := g.d.id(d), int32(-1)
+		g.patchedDigests = append(g.patchedDigests, id)
 		if subject.Valid {
 			s = g.d.id(subject.String)
 		}

@@ -3,6 +3,8 @@ package index
 import (
 	"cmp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -65,6 +67,7 @@ type uses struct {
 	familySize  []int32 // per revision
 	familyBytes []int64 // per revision
 	repos       []repoUse
+	scope       []bool // per repository, with a scope: see usageScope
 }
 
 type repoUse struct {
@@ -75,7 +78,7 @@ type repoUse struct {
 // or through a config, layer or index child reference of their body), and
 // from that what each repository uses and what each revision's family
 // alone uses.
-func (g *graph) uses() uses {
+func (g *graph) uses(scope *repoScope) uses {
 	u := uses{
 		familySize:  make([]int32, len(g.revs)),
 		familyBytes: make([]int64, len(g.revs)),
@@ -196,18 +199,100 @@ func (g *graph) uses() uses {
 			}
 		}
 	}
+	if scope != nil {
+		u.scope = g.usageScope(scope, func(d int32) []int32 { return users[start[d]:start[d+1]] })
+	}
 	return u
+}
+
+// usageScope returns, by repository, those whose revision_usage rows may
+// differ from the table's after an incremental build: the ones in scope,
+// and those with a revision using (as uses counts) a digest that
+//   - came or went, as a blob or as a manifest (its size, created time or
+//     subject, or its references, may have changed); or
+//   - a repository in scope (or gone) used before or uses now, if at most one
+//     repository out of scope uses it: whether it is some family's alone
+//     may have changed. One that two out of scope use was shared before
+//     and still is, and no family counts it.
+//
+// Every other row depends only on its repository's own rows, which are as
+// they were.
+func (g *graph) usageScope(scope *repoScope, usersOf func(d int32) []int32) []bool {
+	in := slices.Clone(scope.repos)
+	for _, d := range g.patchedDigests {
+		for _, vi := range usersOf(d) {
+			in[g.revs[vi].repo] = true
+		}
+	}
+	used := g.patchedUses
+	for ri := range g.repos {
+		if scope.repos[ri] {
+			for _, vi := range g.repos[ri].revs {
+				used = g.usesOf(g.revs[vi].target, used)
+			}
+		}
+	}
+	for _, d := range used {
+		other, many := int32(-1), false
+		for _, vi := range usersOf(d) {
+			r := g.revs[vi].repo
+			switch {
+			case scope.repos[r] || r == other:
+			case other < 0:
+				other = r
+			default:
+				many = true
+			}
+			if many {
+				break
+			}
+		}
+		if other >= 0 && !many {
+			in[other] = true
+		}
+	}
+	return in
 }
 
 // derivedTable is the content of one derived table: rows rows, in the
 // order of its primary key, which is its first keyColumns columns; row
-// fills buf with the values of row i.
+// fills buf with the values of row i. When where is set, the rows are
+// those of the table that it selects, and the others stay as they are.
 type derivedTable struct {
 	name       string
 	columns    []string
 	keyColumns int
 	rows       int
 	row        func(i int, buf []any)
+	where      string
+}
+
+// repoScope names the repositories an incremental build read again or
+// forgot, whose tag_reach rows it compares. A tag reaches only revisions
+// of its own repository, through the bodies of their manifests, and a
+// repository whose revision's manifest came or went is read again; so
+// the rows of every other repository are the ones the table holds.
+// revision_usage's rows are compared in more (see usageScope).
+type repoScope struct {
+	repos []bool // by index in graph.repos
+	ids   string // an SQL query of their repos.id, and those of the repositories gone
+}
+
+// where returns the SQL condition on repo_id that selects the rows of the
+// repositories of scope, and of those in also.
+func (s *repoScope) where(g *graph, also []bool) string {
+	var b strings.Builder
+	b.WriteString("repo_id IN (")
+	b.WriteString(s.ids)
+	for ri, in := range also {
+		if in && !s.repos[ri] {
+			b.WriteString(" UNION ALL VALUES (")
+			b.WriteString(strconv.FormatInt(g.repos[ri].id, 10))
+			b.WriteString(")")
+		}
+	}
+	b.WriteString(")")
+	return b.String()
 }
 
 // derivedTables computes every derived table, each when its function is
@@ -216,10 +301,10 @@ type derivedTable struct {
 // goroutines: on a second core, while tag_reach is computed and written.
 // The graph is only read meanwhile. That holds more memory at once: a
 // full build, at its peak here, computes one after the other.
-func (g *graph) derivedTables(driver string, parallel bool) []func() derivedTable {
+func (g *graph) derivedTables(driver string, parallel bool, scope *repoScope) []func() derivedTable {
 	usesC := make(chan uses, 1)
 	gcC := make(chan gcResult, 1)
-	usesNow := func() { usesC <- g.uses() }
+	usesNow := func() { usesC <- g.uses(scope) }
 	gcNow := func() { gcC <- g.gcResult(driver) }
 	if parallel {
 		go usesNow()
@@ -246,11 +331,16 @@ func (g *graph) derivedTables(driver string, parallel bool) []func() derivedTabl
 	for _, r := range reach {
 		tagCount[r.rev]++
 	}
+	var where string
+	if scope != nil {
+		reach = slices.DeleteFunc(reach, func(r reachRow) bool { return !scope.repos[g.revs[r.rev].repo] })
+		where = scope.where(g, nil)
+	}
 	slices.SortFunc(reach, func(a, b reachRow) int {
 		return cmp.Or(cmp.Compare(revRank[a.rev], revRank[b.rev]), cmp.Compare(g.tags[a.tag].name, g.tags[b.tag].name))
 	})
 	tagReach := derivedTable{name: "tag_reach", columns: []string{"repo_id", "digest", "tag", "direct"}, keyColumns: 3,
-		rows: len(reach),
+		rows: len(reach), where: where,
 		row: func(i int, buf []any) {
 			r := reach[i]
 			v := &g.revs[r.rev]
@@ -259,11 +349,12 @@ func (g *graph) derivedTables(driver string, parallel bool) []func() derivedTabl
 
 	var u uses
 	waitUses := sync.OnceFunc(func() { usesNow(); u = <-usesC })
+	usageOrder := revOrder
 	revUsage := derivedTable{name: "revision_usage",
 		columns:    []string{"repo_id", "digest", "tags", "parents", "family_size", "family_bytes", "created", "subject"},
 		keyColumns: 2, rows: len(revOrder),
 		row: func(i int, buf []any) {
-			vi := revOrder[i]
+			vi := usageOrder[i]
 			v := &g.revs[vi]
 			var created, subject any
 			if t := g.newestCreated(v.target); t != noTime {
@@ -326,7 +417,14 @@ func (g *graph) derivedTables(driver string, parallel bool) []func() derivedTabl
 		}}
 	return []func() derivedTable{
 		func() derivedTable { return tagReach },
-		func() derivedTable { waitUses(); return revUsage },
+		func() derivedTable {
+			waitUses()
+			if scope != nil {
+				usageOrder = slices.DeleteFunc(slices.Clone(revOrder), func(vi int32) bool { return !u.scope[g.revs[vi].repo] })
+				revUsage.rows, revUsage.where = len(usageOrder), scope.where(g, u.scope)
+			}
+			return revUsage
+		},
 		func() derivedTable { waitUses(); return repoUsage },
 		func() derivedTable { waitGC(); gcBlobs.rows = len(gc.swept); return gcBlobs },
 		func() derivedTable { waitGC(); gcRevisions.rows = len(gc.queued); return gcRevisions },

@@ -11,8 +11,8 @@ import (
 
 // writeDerived makes table t hold exactly its rows. In a full build (fresh)
 // the table is empty and every row is inserted in key order. Otherwise the
-// rows the table holds are read in key order beside t.rows, and only the
-// differences are written: an incremental build changes few of them, and
+// rows the table holds (those t.where selects) are read in key order
+// beside t.rows, and only the differences are written: an incremental build changes few of them, and
 // every page it writes goes through the journal.
 func writeDerived(ctx context.Context, tx *sql.Tx, t derivedTable, fresh bool) error {
 	if fresh {
@@ -57,8 +57,12 @@ func writeDerived(ctx context.Context, tx *sql.Tx, t derivedTable, fresh bool) e
 	for j := range old {
 		ptrs[j] = &old[j]
 	}
+	selected := ""
+	if t.where != "" {
+		selected = ` WHERE ` + t.where
+	}
 	err := queryEach(ctx, tx, "read "+t.name,
-		`SELECT `+strings.Join(t.columns, ", ")+` FROM `+t.name+` ORDER BY `+strings.Join(keys, ", "),
+		`SELECT `+strings.Join(t.columns, ", ")+` FROM `+t.name+selected+` ORDER BY `+strings.Join(keys, ", "),
 		func(rows *sql.Rows) error {
 			if err := rows.Scan(ptrs...); err != nil {
 				return err

@@ -949,6 +949,7 @@ func (u *updater) derive(hint sizeHint) error {
 	defer deriveGC()()
 	u.derived = true
 	g, why := u.snapshotGraph()
+	var scope *repoScope
 	if g == nil {
 		if u.opts.Notice != nil {
 			u.opts.Notice("derived tables: reading the whole index (" + why + ")")
@@ -957,16 +958,25 @@ func (u *updater) derive(hint sizeHint) error {
 		if g, err = loadGraph(u.ctx, u.tx, hint); err != nil {
 			return err
 		}
+	} else {
+		// The snapshot's stamp says that no other writer changed the
+		// index since the build that wrote it: its derived rows are the
+		// ones that build computed. (Read whole, they may not be: they
+		// are all compared.)
+		var err error
+		if scope, err = u.scope(g); err != nil {
+			return err
+		}
 	}
 	if !u.stamped { // no snapshot can be kept
-		return derive(u.ctx, u.tx, g, u.opts.Driver, false)
+		return derive(u.ctx, u.tx, g, u.opts.Driver, false, scope)
 	}
 	// The new snapshot is written while the tables are: both only read
 	// the graph.
 	written := make(chan error, 1)
 	pending := snapshotPath(u.dbPath) + ".new"
 	go func() { written <- writeSnapshot(pending, g) }()
-	err := derive(u.ctx, u.tx, g, u.opts.Driver, false)
+	err := derive(u.ctx, u.tx, g, u.opts.Driver, false, scope)
 	werr := <-written
 	switch {
 	case err != nil:
@@ -978,6 +988,26 @@ func (u *updater) derive(hint sizeHint) error {
 		u.opts.Notice(werr.Error() + "; the next incremental build reads the whole index to derive its tables")
 	}
 	return nil
+}
+
+// scope returns the repositories the update read again or forgot (see
+// repoScope).
+func (u *updater) scope(g *graph) (*repoScope, error) {
+	s := &repoScope{
+		repos: make([]bool, len(g.repos)),
+		ids:   `SELECT id FROM temp.rescan_read UNION ALL SELECT id FROM temp.rescan_repos`,
+	}
+	err := queryEach(u.ctx, u.tx, "read repositories read again", `SELECT id FROM temp.rescan_read`, func(rows *sql.Rows) error {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if ri, ok := g.repoIdx[id]; ok {
+			s.repos[ri] = true
+		}
+		return nil
+	})
+	return s, err
 }
 
 // snapshotRead is a graph read from a snapshot, or why not.

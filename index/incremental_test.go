@@ -287,6 +287,20 @@ func TestIncrementalMatchesFull(t *testing.T) {
 			}
 		}, read: 0},
 		{name: "push a manifest whose blobs the collector removed", do: func(*testing.T) { s.Push("quiet", "old", img(30)) }, read: 1},
+		// app/sub's image was its alone: its family's bytes go down though
+		// app/sub is not read.
+		{name: "push to another repository an image one had alone", do: func(*testing.T) { s.Push("copy", "v1", img(61)) }, read: 1},
+		{name: "delete the link to a layer a manifest uses", do: func(*testing.T) {
+			s.DeleteBlob("quiet", digest.FromBytes(img(30).Layers[0]))
+		}, read: 1},
+		// No link names the blob: no repository is read, yet quiet's
+		// manifest uses it.
+		{name: "lose a blob", do: func(t *testing.T) {
+			hex := digest.FromBytes(img(30).Layers[0]).Encoded()
+			if err := drv.Delete(ctx, "/docker/registry/v2/blobs/sha256/"+hex[:2]+"/"+hex); err != nil {
+				t.Fatal(err)
+			}
+		}, read: 0},
 	}
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {

@@ -79,7 +79,12 @@ type Run struct {
 
 // Measure runs a program to completion with its output discarded (stderr
 // kept when it fails) and returns its wall time and peak resident set.
+// It syncs first: what the step before wrote (an index of 850 MB, a
+// change of the tree) is written back before the run, not during it.
+// Measured on the large tree, that writeback made an incremental index
+// right after a change 4.3 s rather than 2.6 s.
 func Measure(ctx context.Context, name string, args ...string) (Run, error) {
+	syscall.Sync()
 	cmd := exec.CommandContext(ctx, name, args...)
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr

@@ -13,6 +13,7 @@ FUZZTIME ?= 4s
 FUZZ_TARGETS := \
 	./walker:FuzzParseLink \
 	./walker:FuzzParseManifest \
+	./walker:FuzzManifestHead \
 	./walker:FuzzParseImageConfig \
 	./walker:FuzzParseETag \
 	./index:FuzzParamNames \

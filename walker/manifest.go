@@ -42,6 +42,24 @@ func ParseManifest(dgst digest.Digest, body []byte) (Manifest, []Problem) {
 type manifestParse struct {
 	m        Manifest
 	problems []Problem
+	extra    *manifestExtras // read with the head, when it could be
+}
+
+// manifestHead is what parse reads first of every manifest: the registry's
+// first look (exactly specs.Versioned plus mediaType; any error fails the
+// read), and with it, to save a read of the body, what extras reads.
+type manifestHead struct {
+	SchemaVersion int            `json:"schemaVersion"`
+	MediaType     string         `json:"mediaType,omitempty"`
+	ArtifactType  string         `json:"artifactType"`
+	Subject       *v1.Descriptor `json:"subject"`
+}
+
+// manifestExtras is what extras reads: what the registry stores but
+// ignores.
+type manifestExtras struct {
+	ArtifactType string         `json:"artifactType"`
+	Subject      *v1.Descriptor `json:"subject"`
 }
 
 func (p *manifestParse) problem(kind ProblemKind, format string, args ...any) {
@@ -67,16 +85,26 @@ func (p *manifestParse) invalid(body []byte, err error) {
 }
 
 func (p *manifestParse) parse(body []byte) {
-	// The registry's first look: exactly this struct (specs.Versioned plus
-	// mediaType), and any error fails the read.
-	var versioned struct {
-		SchemaVersion int    `json:"schemaVersion"`
-		MediaType     string `json:"mediaType,omitempty"`
+	// A body that reads as the head reads as each of its parts, to the
+	// same values: encoding/json ignores the fields a struct lacks. One
+	// that does not is read again as the registry reads it, and extras
+	// reads its part on its own, for a malformed subject must not make the
+	// manifest invalid.
+	var head manifestHead
+	if err := json.Unmarshal(body, &head); err == nil {
+		p.extra = &manifestExtras{ArtifactType: head.ArtifactType, Subject: head.Subject}
+	} else {
+		var versioned struct {
+			SchemaVersion int    `json:"schemaVersion"`
+			MediaType     string `json:"mediaType,omitempty"`
+		}
+		if err := json.Unmarshal(body, &versioned); err != nil {
+			p.invalid(body, fmt.Errorf("not a JSON manifest: %w", err))
+			return
+		}
+		head = manifestHead{SchemaVersion: versioned.SchemaVersion, MediaType: versioned.MediaType}
 	}
-	if err := json.Unmarshal(body, &versioned); err != nil {
-		p.invalid(body, fmt.Errorf("not a JSON manifest: %w", err))
-		return
-	}
+	versioned := head
 	p.m.Body = body
 	p.m.SchemaVersion = versioned.SchemaVersion
 	p.m.MediaType = versioned.MediaType
@@ -210,12 +238,12 @@ func (p *manifestParse) reference(kind ReferenceKind, pos int, where string, d v
 // extras reads what the registry stores but ignores: artifactType and
 // subject. A malformed one is left out; the registry serves the body anyway.
 func (p *manifestParse) extras(body []byte) {
-	var ex struct {
-		ArtifactType string         `json:"artifactType"`
-		Subject      *v1.Descriptor `json:"subject"`
-	}
-	if err := json.Unmarshal(body, &ex); err != nil {
-		return
+	ex := p.extra
+	if ex == nil {
+		ex = new(manifestExtras)
+		if err := json.Unmarshal(body, ex); err != nil {
+			return
+		}
 	}
 	p.m.ArtifactType = ex.ArtifactType
 	if ex.Subject != nil {

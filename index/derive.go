@@ -234,9 +234,11 @@ type graph struct {
 	// index children, and the other way round: few revisions have any
 	children, parents map[int32][]int32
 
-	// What patch changed, for usageScope: the digests that the
-	// repositories read again or gone used before (see usesOf), and the
-	// blobs and manifests that came or went. Not in the snapshot.
+	// What patch changed, for repoScope and usageScope: the repositories
+	// read again (by index in repos), the digests that those and the
+	// repositories gone used before (see usesOf), and the blobs and
+	// manifests that came or went. Not in the snapshot.
+	patchedRepos                []bool
 	patchedUses, patchedDigests []int32
 }
 

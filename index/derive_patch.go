@@ -64,6 +64,7 @@ func (g *graph) patch(ctx context.Context, tx *sql.Tx) error {
 			}
 		}
 		g.repos = append(g.repos, r)
+		g.patchedRepos = append(g.patchedRepos, read[r.id])
 		return nil
 	})
 	if err != nil {

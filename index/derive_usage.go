@@ -236,16 +236,14 @@ func (g *graph) usageScope(scope *repoScope, usersOf func(d int32) []int32) []bo
 		other, many := int32(-1), false
 		for _, vi := range usersOf(d) {
 			r := g.revs[vi].repo
-			switch {
-			case scope.repos[r] || r == other:
-			case other < 0:
-				other = r
-			default:
-				many = true
+			if scope.repos[r] || r == other {
+				continue
 			}
-			if many {
+			if other >= 0 {
+				many = true
 				break
 			}
+			other = r
 		}
 		if other >= 0 && !many {
 			in[other] = true

@@ -12,8 +12,9 @@ import (
 // writeDerived makes table t hold exactly its rows. In a full build (fresh)
 // the table is empty and every row is inserted in key order. Otherwise the
 // rows the table holds (those t.where selects) are read in key order
-// beside t.rows, and only the differences are written: an incremental build changes few of them, and
-// every page it writes goes through the journal.
+// beside t.rows, and only the differences are written: an incremental
+// build changes few of them, and every page it writes goes through the
+// journal.
 func writeDerived(ctx context.Context, tx *sql.Tx, t derivedTable, fresh bool) error {
 	if fresh {
 		b := newBatch(tx, t.name, t.columns, "")

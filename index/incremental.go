@@ -963,9 +963,9 @@ func (u *updater) derive(hint sizeHint) error {
 		// index since the build that wrote it: its derived rows are the
 		// ones that build computed. (Read whole, they may not be: they
 		// are all compared.)
-		var err error
-		if scope, err = u.scope(g); err != nil {
-			return err
+		scope = &repoScope{
+			repos: g.patchedRepos,
+			ids:   `SELECT id FROM temp.rescan_read UNION ALL SELECT id FROM temp.rescan_repos`,
 		}
 	}
 	if !u.stamped { // no snapshot can be kept
@@ -988,26 +988,6 @@ func (u *updater) derive(hint sizeHint) error {
 		u.opts.Notice(werr.Error() + "; the next incremental build reads the whole index to derive its tables")
 	}
 	return nil
-}
-
-// scope returns the repositories the update read again or forgot (see
-// repoScope).
-func (u *updater) scope(g *graph) (*repoScope, error) {
-	s := &repoScope{
-		repos: make([]bool, len(g.repos)),
-		ids:   `SELECT id FROM temp.rescan_read UNION ALL SELECT id FROM temp.rescan_repos`,
-	}
-	err := queryEach(u.ctx, u.tx, "read repositories read again", `SELECT id FROM temp.rescan_read`, func(rows *sql.Rows) error {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		if ri, ok := g.repoIdx[id]; ok {
-			s.repos[ri] = true
-		}
-		return nil
-	})
-	return s, err
 }
 
 // snapshotRead is a graph read from a snapshot, or why not.

@@ -17,6 +17,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/regsql/regsql/walker"
 )
 
 var update = flag.Bool("update", false, "rewrite walker/testdata fixtures from their recipes")
@@ -336,6 +338,19 @@ func readTree(t *testing.T, dir string) storageTree {
 }
 
 // writeTree writes s as the v2 root below dir.
+// openTree writes s as the storage of a registry in a new directory and
+// opens it.
+func openTree(t testing.TB, s storageTree) *walker.DirStorage {
+	t.Helper()
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, v2), s)
+	st, err := walker.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func writeTree(t testing.TB, dir string, s storageTree) {
 	t.Helper()
 	for p, b := range s {

@@ -561,12 +561,7 @@ func TestWalkReadsEachFileOnce(t *testing.T) {
 	for _, repo := range []string{"b", "c", "d"} {
 		tree.revision(repo, d)
 	}
-	dir := t.TempDir()
-	writeTree(t, filepath.Join(dir, v2), tree)
-	st, err := walker.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openTree(t, tree)
 	counting := &countingStorage{Storage: st, reads: map[string]int{}}
 	rec, stats := walk(t, counting)
 	if len(rec.manifests) != 1 || len(rec.revisions) != 4 {
@@ -681,12 +676,7 @@ func TestWalkTrustsLinkPaths(t *testing.T) {
 	tree[stray] = []byte("a stray file beside sha256/ and sha512/")
 	strayRev := repoPath("other") + "/_manifests/revisions/notes.txt"
 	tree[strayRev] = []byte("a stray file beside sha256/ alone")
-	dir := t.TempDir()
-	writeTree(t, filepath.Join(dir, v2), tree)
-	st, err := walker.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openTree(t, tree)
 
 	revisionOf := func(rec *recorder, repo string) walker.Revision {
 		t.Helper()
@@ -758,12 +748,7 @@ func TestWalkTagHistoryByName(t *testing.T) {
 	strayEdited := filepath.Dir(filepath.Dir(tagIndexPath("app", "edited", a))) + "/notes.txt"
 	tree[strayOnce] = []byte("a stray file beside the one history entry")
 	tree[strayEdited] = []byte("a stray file beside the one history entry")
-	dir := t.TempDir()
-	writeTree(t, filepath.Join(dir, v2), tree)
-	st, err := walker.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openTree(t, tree)
 
 	history := func(rec *recorder) []string {
 		var out []string

@@ -537,13 +537,12 @@ func (u *updater) repos() (map[string]oldRepo, int64, error) {
 
 // repoDirs returns the names of the directories each repository held at
 // the latest scan, as far as a Rescan looks at them by name
-// (walker.RepoDirs): its sha256 revisions, its tags with a current link,
-// its uploads. Each table is read once, in the order of its primary key's
-// index, which holds every column read: a row per repository, its names
-// joined by SQLite. A tag with history only is left out, as are layer
-// links: reading tag_history's index to name the few such tags, or
-// layer_links' (35 MB on the large bench tree) to name the layer links,
-// costs more than listing the directories they would spare.
+// (walker.RepoDirs): its sha256 revisions and its uploads. Each table is
+// read once, in the order of its primary key's index, which holds every
+// column read: a row per repository, its names joined by SQLite. Layer
+// links are left out: reading layer_links' index (35 MB on the large
+// bench tree) to name them costs more than listing the directories it
+// would spare.
 func (u *updater) repoDirs(repos map[string]oldRepo) (map[string]walker.RepoDirs, error) {
 	names := make(map[int64]string, len(repos))
 	for name, r := range repos {
@@ -579,12 +578,6 @@ func (u *updater) repoDirs(repos map[string]oldRepo) (map[string]walker.RepoDirs
 		return nil, err
 	}
 	// A directory's name holds no '/'.
-	err = each("tags", `SELECT repo_id, group_concat(name, '/') FROM tags GROUP BY repo_id`, func(d *walker.RepoDirs, joined []byte) {
-		d.Tags = strings.Split(string(joined), "/")
-	})
-	if err != nil {
-		return nil, err
-	}
 	err = each("uploads", `SELECT repo_id, group_concat(uuid, '/') FROM uploads GROUP BY repo_id`, func(d *walker.RepoDirs, joined []byte) {
 		d.Uploads = strings.Split(string(joined), "/")
 	})

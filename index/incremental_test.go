@@ -563,7 +563,7 @@ func TestRepoDirsNameEveryDirectory(t *testing.T) {
 	}
 	for name := range repos {
 		dir := filepath.Join(x.st.Root(), "repositories", name)
-		want := walker.RepoDirs{Tags: subdirs(dir + "/_manifests/tags"), Uploads: subdirs(dir + "/_uploads")}
+		want := walker.RepoDirs{Uploads: subdirs(dir + "/_uploads")}
 		for _, h := range subdirs(dir + "/_manifests/revisions/sha256") {
 			var k [32]byte
 			if _, err := hex.Decode(k[:], []byte(h)); err != nil {
@@ -573,13 +573,12 @@ func TestRepoDirsNameEveryDirectory(t *testing.T) {
 		}
 		g := got[name]
 		slices.SortFunc(g.Revisions, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
-		slices.Sort(g.Tags)
 		slices.Sort(g.Uploads)
 		if !reflect.DeepEqual(g, want) {
 			t.Errorf("repoDirs()[%q] = %+v, want %+v", name, g, want)
 		}
 	}
-	if len(got["app"].Revisions) != 4 || len(got["app"].Tags) != 2 || len(got["team/api"].Uploads) != 2 {
-		t.Errorf("repoDirs() = %+v, want 4 revisions and 2 tags of app, 2 uploads of team/api", got)
+	if len(got["app"].Revisions) != 4 || len(got["team/api"].Uploads) != 2 {
+		t.Errorf("repoDirs() = %+v, want 4 revisions of app, 2 uploads of team/api", got)
 	}
 }

@@ -35,7 +35,7 @@ const subdirLinkCounts = runtime.GOOS == "linux"
 //
 // It goes in two passes. The first walks the repositories/ tree and looks
 // at what it needs no Baseline.Dirs for (_manifests/, _layers/); the
-// second, with them, at the revisions, tags and uploads of the
+// second, with them, at the revisions, tags/ and uploads of the
 // repositories that have not changed so far. The caller reads them from
 // its index meanwhile.
 type prober struct {
@@ -333,7 +333,9 @@ func (p *prober) firstChanged(fd int, r Repository) bool {
 }
 
 func (p *prober) secondChanged(fd int, r Repository, d RepoDirs) bool {
-	if r.Listed && (p.linksChanged(fd, "_manifests/revisions", d.Revisions) || p.dirsChanged(fd, "_manifests/tags", d.Tags, p.tagChanged)) {
+	// tags/ alone: see Rescan for why not what is in it. Gone is no
+	// change of its own: _manifests/ tells.
+	if r.Listed && (p.linksChanged(fd, "_manifests/revisions", d.Revisions) || p.at(fd, "_manifests/tags") == changed) {
 		return true
 	}
 	return r.HasUploads && p.dirsChanged(fd, "_uploads", d.Uploads, p.uploadChanged)
@@ -475,15 +477,6 @@ func (p *prober) dirsChanged(fd int, rel string, known []string, entryChanged fu
 		}
 	}
 	return false
-}
-
-// tagChanged looks at a tag's index/sha256/, where a push of the tag adds
-// history and the garbage collectors remove it. The tag's current/link is
-// not looked at: every push of a tag writes the revision link of the
-// manifest it names too (the registry puts the manifest before it tags
-// it), and linksChanged looks at each of those.
-func (p *prober) tagChanged(dirfd int, tag string) bool {
-	return p.climb(dirfd, tag+"/index/sha256")
 }
 
 // uploadChanged looks at an upload directory, its data (which every chunk

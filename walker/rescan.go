@@ -53,8 +53,6 @@ type RepoDirs struct {
 	// holding a revision link, as 32-byte keys: a large registry has
 	// hundreds of thousands.
 	Revisions [][32]byte
-	// Tags are names of directories in _manifests/tags/.
-	Tags []string
 	// Uploads are names of directories in _uploads/.
 	Uploads []string
 }
@@ -74,8 +72,8 @@ type RepoDirs struct {
 // revisions/, _layers/, tags/ and _uploads/ directories and their digest
 // algorithm directories, every revision and layer link file (or its
 // directory when it holds none: a link removed through the API leaves
-// it), each tag's index/sha256/, and every upload directory with its data
-// and startedat; every blobs/<alg>/<xx> shard directory. A repository
+// it), and every upload directory with its data and startedat; every
+// blobs/<alg>/<xx> shard directory. A repository
 // with any of them changed is read again whole; a changed shard is listed
 // again and only its new blobs looked at, since a blob is written once and
 // removed with its directory.
@@ -88,23 +86,24 @@ type RepoDirs struct {
 // number of subdirectories the Baseline accounts for and each of them is
 // one (in the repositories/ tree, the directories holding the Baseline's
 // repositories and their _manifests, _layers and _uploads; in revisions/
-// and _layers/, sha256/; in revisions/sha256/, tags/ and _uploads/, what
+// and _layers/, sha256/; in revisions/sha256/ and _uploads/, what
 // Baseline.Dirs names), they are all it holds but files, which nothing
 // here reads, and NewRescan looks at them by name. A listing reads the
 // directory's blocks, which a cold page cache does not hold, where a look
 // by name reads only inodes the kernel keeps cached. Any other count (a
 // directory no repository is in, an empty link directory an API delete
-// left, a tag the Baseline does not name, a file system that does not
-// count) makes it list the directory: nothing a listing would find is
-// missed.
+// left, a file system that does not count) makes it list the directory:
+// nothing a listing would find is missed.
 //
-// Two kinds of link are not looked at one by one. A tag's current/link:
-// the registry puts a manifest before it tags it, so every push of a tag
-// rewrites the revision link of the manifest it names. A tag history
-// link: the registry writes one only in that same push, and removes one
-// only with its directory (a change of index/sha256/). A hand edit of
-// either alone, or a file moved into place with an older change time,
-// is not seen: a full walk is.
+// What is in a tag's directory is not looked at, only tags/ itself, which
+// a tag made or deleted changes. The registry puts a manifest before it
+// tags it: every push of a tag, which writes its current/link and a
+// history link, rewrites the revision link of the manifest it names too.
+// Its garbage collector (and regsql's) removes a tag history entry only
+// with the revision it names, the history first: a sweep stopped between
+// the two leaves a history entry gone unseen until the revision goes. A
+// hand edit of a tag alone, or a file moved into place with an older
+// change time, is not seen: a full walk is.
 type Rescan struct {
 	// Changed are the repositories to read again, in name order: new
 	// ones, ones whose layout changed (_manifests, _layers or _uploads

@@ -112,8 +112,7 @@ func baseline(t *testing.T, st *walker.DirStorage) walker.Baseline {
 }
 
 // repoDirs are the directories a walk found in each repository as the
-// index keeps them: the paths of sha256 revisions, the tags with a
-// current link (not those with only history), and the uploads.
+// index keeps them: the paths of sha256 revisions, and the uploads.
 func repoDirs(t *testing.T, rec *recorder) map[string]walker.RepoDirs {
 	t.Helper()
 	dirs := map[string]walker.RepoDirs{}
@@ -128,11 +127,6 @@ func repoDirs(t *testing.T, rec *recorder) map[string]walker.RepoDirs {
 		d := dirs[r.Repo]
 		d.Revisions = append(d.Revisions, k)
 		dirs[r.Repo] = d
-	}
-	for _, tag := range rec.tags {
-		d := dirs[tag.Repo]
-		d.Tags = append(d.Tags, tag.Name)
-		dirs[tag.Repo] = d
 	}
 	for _, u := range rec.uploads {
 		d := dirs[u.Repo]
@@ -210,10 +204,16 @@ func TestRescanFindsChanges(t *testing.T) {
 		{name: "an untagged manifest deleted", change: remove(revisionPath("app", x.appOld)), changed: []string{"app"}},
 		{name: "a deleted manifest pushed again", change: rename(revisionPath("app", x.leftover), []byte(x.leftover)), changed: []string{"app"}},
 		{name: "a tag deleted", change: remove("repositories/app/_manifests/tags/latest"), changed: []string{"app"}},
-		{name: "tag history removed by a garbage collector", change: remove(filepath.Dir(tagIndexPath("app", "latest", x.appOld))), changed: []string{"app"}},
-		// The Baseline does not name the tag: the link count of tags/
-		// says so.
-		{name: "history of a tag without a current link removed", change: remove(filepath.Dir(tagIndexPath("app", "broken", x.appOld))), changed: []string{"app"}},
+		// The history first, then the revision, as the registry's sweep
+		// (vacuum.RemoveManifest) and regsql's remove them.
+		{name: "an untagged manifest collected with its tag history", change: both(
+			remove(filepath.Dir(tagIndexPath("app", "latest", x.appOld))),
+			remove(filepath.Dir(tagIndexPath("app", "broken", x.appOld))),
+			remove(filepath.Dir(revisionPath("app", x.appOld)))), changed: []string{"app"}},
+		{name: "a tag pushed", change: both(
+			rename(revisionPath("lib", x.libM), []byte(x.libM)),
+			rename(tagIndexPath("lib", "v9", x.libM), []byte(x.libM)),
+			rename(tagCurrentPath("lib", "v9"), []byte(x.libM))), changed: []string{"lib"}},
 		{name: "a layer link deleted", change: remove(layerPath("lib", x.libLayer)), changed: []string{"lib"}},
 		{name: "a layer link mounted again, v2 driver", change: rewrite(layerPath("lib", x.libLayer), []byte(x.libLayer)), changed: []string{"lib"}},
 		{name: "a layer link directory removed", change: remove(filepath.Dir(layerPath("lib", x.libLayer))), changed: []string{"lib"}},
@@ -306,8 +306,8 @@ func TestRescanListsWhatItCannotName(t *testing.T) {
 		{name: "a symbolic link to a repository and a directory no repository is in", dirs: []string{"repositories/e"},
 			symlinks: map[string]string{"repositories/link": "a"}, listed: named + 2 + 1},
 		{name: "a revision directory a delete left", dirs: []string{filepath.Dir(revisionPath("a", digest.FromString("deleted")))}, listed: named + 1},
-		// The index keeps a tag with a current link only.
-		{name: "a tag with history only", dirs: []string{filepath.Dir(tagIndexPath("a", "old", digest.FromString("deleted")))}, listed: named + 1},
+		// A probe looks at tags/, never into it.
+		{name: "a tag with history only", dirs: []string{filepath.Dir(tagIndexPath("a", "old", digest.FromString("deleted")))}, listed: named},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

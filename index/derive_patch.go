@@ -21,7 +21,6 @@ var errStaleSnapshot = errors.New("the graph snapshot disagrees with the index")
 // (rescan_drop, rescan_new) and read again (rescan_new). The result is
 // the graph loadGraph would read from the tables.
 func (g *graph) patch(ctx context.Context, tx *sql.Tx) error {
-	g.d.rebuild()
 	read := map[int64]bool{}
 	err := queryEach(ctx, tx, "read repositories read again", `SELECT id FROM temp.rescan_read`, func(rows *sql.Rows) error {
 		var id int64
@@ -257,8 +256,8 @@ func (g *graph) patchManifests(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// rebuild makes the maps id and lookup use again, after link dropped them
-// or decodeGraph left them empty.
+// rebuild makes the maps id and lookup use, which the snapshot does not
+// hold.
 func (d *digests) rebuild() {
 	d.byPrefix = make(map[uint64]int32, len(d.keys))
 	d.byKey, d.byText = map[[32]byte]int32{}, map[string]int32{}

@@ -157,7 +157,7 @@ func stampSnapshot(path string, was, s dbStamp) (bool, error) {
 var errNoSnapshot = errors.New("no graph snapshot of this state of the index")
 
 // readSnapshot reads the graph in the snapshot at path, if it is the one of
-// the index in the state s.
+// the index in the state s, its digests ready to look up.
 func readSnapshot(path string, s dbStamp) (*graph, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -182,6 +182,7 @@ func readSnapshot(path string, s dbStamp) (*graph, error) {
 	if d.err != nil {
 		return nil, fmt.Errorf("graph snapshot %s is damaged: %w", filepath.Base(path), d.err)
 	}
+	g.d.rebuild()
 	return g, nil
 }
 

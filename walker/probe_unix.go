@@ -34,8 +34,8 @@ const subdirLinkCounts = runtime.GOOS == "linux"
 // one or two to each directory opened.
 //
 // It goes in two passes. The first walks the repositories/ tree and looks
-// at what it needs no Baseline.Dirs for (_manifests/, _layers/); the
-// second, with them, at the revisions, tags/ and uploads of the
+// at what it needs no Baseline.Dirs for (each _manifests/); the second,
+// with them, at the revisions, layer links, tags/ and uploads of the
 // repositories that have not changed so far. The caller reads them from
 // its index meanwhile.
 type prober struct {
@@ -151,7 +151,7 @@ func (p *prober) tree(rel, name string) {
 	if !p.changedStat(&st) {
 		known = p.subdirs[name]
 	}
-	names, err := p.names(fd, &st, known)
+	names, err := p.names(fd, &st, known, false)
 	if err != nil {
 		p.fail(rel, err)
 		return
@@ -181,7 +181,7 @@ func (p *prober) tree(rel, name string) {
 	switch {
 	case changed:
 		p.changed = append(p.changed, name)
-	case now.Listed || now.HasUploads:
+	case now.Listed || now.HasLayers || now.HasUploads:
 		p.pending = append(p.pending, now)
 	}
 }
@@ -241,9 +241,10 @@ func parentDir(dir string) string {
 // names returns the names in the directory open as fd, whose stat is st:
 // known, when they are all its subdirectories (see holdsExactly), else its
 // listing. known are the subdirectories an earlier walk found in it, nil
-// when it changed since (it may then hold others).
-func (p *prober) names(fd int, st *unix.Stat_t, known []string) ([]string, error) {
-	if holdsExactly(fd, st, known) {
+// when it changed since (it may then hold others); linkDirs says they are
+// revision or layer link directories (see holdsExactly).
+func (p *prober) names(fd int, st *unix.Stat_t, known []string, linkDirs bool) ([]string, error) {
+	if holdsExactly(fd, st, known, !linkDirs) {
 		return known, nil
 	}
 	p.listed.Add(1)
@@ -265,9 +266,21 @@ func (p *prober) names(fd int, st *unix.Stat_t, known []string) ([]string, error
 // A count of no subdirectory proves nothing: file systems that do not
 // count them say one number for every directory (1 on btrfs), and 2 would
 // pass for none.
-func holdsExactly(fd int, st *unix.Stat_t, names []string) bool {
+//
+// Without each, the names are not looked at one by one: they are revision
+// or layer link directories, hundreds of thousands in a large registry,
+// that the earlier walk found in a directory unchanged since, so they are
+// still there and what they were then. A symbolic link among them would
+// make the count short by one, which a directory the earlier walk found
+// no link in (and did not name) could make up for; but the walk records a
+// symlink problem for such a link, and the caller reads its repository
+// again every time.
+func holdsExactly(fd int, st *unix.Stat_t, names []string, each bool) bool {
 	if !subdirLinkCounts || len(names) == 0 || uint64(st.Nlink) != uint64(len(names))+2 {
 		return false
+	}
+	if !each {
+		return true
 	}
 	for _, n := range names {
 		var sub unix.Stat_t
@@ -326,13 +339,13 @@ func isDirAt(dirfd int, name string) bool {
 // when in doubt, it has. d are the names of its directories the earlier
 // walk found.
 func (p *prober) firstChanged(fd int, r Repository) bool {
-	if r.Listed && p.at(fd, "_manifests") != unchanged {
-		return true
-	}
-	return r.HasLayers && p.linksChanged(fd, "_layers", nil)
+	return r.Listed && p.at(fd, "_manifests") != unchanged
 }
 
 func (p *prober) secondChanged(fd int, r Repository, d RepoDirs) bool {
+	if r.HasLayers && p.linksChanged(fd, "_layers", d.Layers) {
+		return true
+	}
 	// tags/ alone: see Rescan for why not what is in it. Gone is no
 	// change of its own: _manifests/ tells.
 	if r.Listed && (p.linksChanged(fd, "_manifests/revisions", d.Revisions) || p.at(fd, "_manifests/tags") == changed) {
@@ -393,10 +406,10 @@ func (p *prober) climb(dirfd int, rel string) bool {
 
 // list opens the directory rel below dirfd and returns its names, when it
 // has not changed: known, when they are all its subdirectories, else its
-// listing. A missing directory is no change of its own: the change time
-// of the directory above, looked at already, tells whether it went or
-// came.
-func (p *prober) list(dirfd int, rel string, known []string) (int, []string, probeState) {
+// listing (linkDirs: see names). A missing directory is no change of its
+// own: the change time of the directory above, looked at already, tells
+// whether it went or came.
+func (p *prober) list(dirfd int, rel string, known []string, linkDirs bool) (int, []string, probeState) {
 	fd, err := openDir(dirfd, rel)
 	switch {
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
@@ -409,7 +422,7 @@ func (p *prober) list(dirfd int, rel string, known []string) (int, []string, pro
 		unix.Close(fd)
 		return -1, nil, changed
 	}
-	names, err := p.names(fd, &st, known)
+	names, err := p.names(fd, &st, known, linkDirs)
 	if err != nil {
 		unix.Close(fd)
 		return -1, nil, changed
@@ -428,7 +441,7 @@ var sha256Only = []string{"sha256"}
 // in one of them, not being a directory, has no link and is covered by
 // the change time of the directory holding it.
 func (p *prober) linksChanged(fd int, rel string, known [][32]byte) bool {
-	dfd, algs, state := p.list(fd, rel, sha256Only)
+	dfd, algs, state := p.list(fd, rel, sha256Only, false)
 	if state != unchanged {
 		return state == changed
 	}
@@ -441,7 +454,7 @@ func (p *prober) linksChanged(fd int, rel string, known [][32]byte) bool {
 				names[i] = hex.EncodeToString(k[:])
 			}
 		}
-		afd, hexes, state := p.list(dfd, alg, names)
+		afd, hexes, state := p.list(dfd, alg, names, true)
 		if state == missing && !isDirAt(dfd, alg) {
 			continue // a stray file
 		}
@@ -466,7 +479,7 @@ func (p *prober) linksChanged(fd int, rel string, known [][32]byte) bool {
 // dirsChanged looks at the directory rel and, with entryChanged, at each
 // entry in it; known are the subdirectories the earlier walk found there.
 func (p *prober) dirsChanged(fd int, rel string, known []string, entryChanged func(dirfd int, name string) bool) bool {
-	dfd, names, state := p.list(fd, rel, known)
+	dfd, names, state := p.list(fd, rel, known, false)
 	if state != unchanged {
 		return state == changed
 	}

@@ -22,5 +22,6 @@ const (
 	ProblemBadBlobPath      ProblemKind = "bad_blob_path"        // a path under blobs/ that is not <alg>/<xx>/<hex>/data
 	ProblemBadUpload        ProblemKind = "bad_upload"           // an upload whose startedat is missing or unparseable
 	ProblemUnreadable       ProblemKind = "unreadable"           // a file or directory that could not be read (permissions, I/O)
+	ProblemSymlink          ProblemKind = "symlink"              // a symbolic link where the registry keeps a revision or layer link directory
 	ProblemTagWithoutTarget ProblemKind = "tag_without_revision" // a tag whose digest has no revision link in its repository
 )

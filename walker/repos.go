@@ -470,6 +470,12 @@ func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkD
 				w.problem(ProblemBadLink, linkDir, repo, "", "%s is not named by a %s digest", linkDir, a.Name)
 				continue
 			}
+			if h.Symlink {
+				// Followed, as the registry's driver does. The probe of an
+				// incremental index cannot tell a link from a directory by
+				// link counts: the repository is read again every time.
+				w.problem(ProblemSymlink, linkDir, repo, d, "%s is a symbolic link, which the registry never makes: followed; an incremental index reads %s again every time", linkDir, repo)
+			}
 			fn(d, linkDir, held)
 		}
 	}

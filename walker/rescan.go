@@ -30,7 +30,8 @@ type Baseline struct {
 	// shard directory shard ("sha256/ab").
 	ShardBlobs func(shard string, add func(d digest.Digest)) error
 	// Reread names repositories to read again whatever their times say:
-	// ones the earlier walk could not read whole, say.
+	// ones the earlier walk could not read whole, and ones it found a
+	// ProblemSymlink in, which NewRescan would not see every change of.
 	Reread []string
 	// Relist names blob shard directories ("sha256/ab") to list again
 	// whatever their times say: ones with problems to report again.
@@ -53,6 +54,9 @@ type RepoDirs struct {
 	// holding a revision link, as 32-byte keys: a large registry has
 	// hundreds of thousands.
 	Revisions [][32]byte
+	// Layers are the <hex> of each _layers/sha256/<hex>/ holding a layer
+	// link, as Revisions.
+	Layers [][32]byte
 	// Uploads are names of directories in _uploads/.
 	Uploads []string
 }
@@ -73,10 +77,10 @@ type RepoDirs struct {
 // algorithm directories, every revision and layer link file (or its
 // directory when it holds none: a link removed through the API leaves
 // it), and every upload directory with its data and startedat; every
-// blobs/<alg>/<xx> shard directory. A repository
-// with any of them changed is read again whole; a changed shard is listed
-// again and only its new blobs looked at, since a blob is written once and
-// removed with its directory.
+// blobs/<alg>/<xx> shard directory. A repository with any of them changed
+// is read again whole; a changed shard is listed again and only its new
+// blobs looked at, since a blob is written once and removed with its
+// directory.
 //
 // What a directory holds it learns without listing it where it can. A
 // directory whose change time is before Baseline.Since holds what the
@@ -86,9 +90,12 @@ type RepoDirs struct {
 // number of subdirectories the Baseline accounts for and each of them is
 // one (in the repositories/ tree, the directories holding the Baseline's
 // repositories and their _manifests, _layers and _uploads; in revisions/
-// and _layers/, sha256/; in revisions/sha256/ and _uploads/, what
-// Baseline.Dirs names), they are all it holds but files, which nothing
-// here reads, and NewRescan looks at them by name. A listing reads the
+// and _layers/, sha256/; in _uploads/, what Baseline.Dirs names), they are
+// all it holds but files, which nothing here reads, and NewRescan looks at
+// them by name. In revisions/sha256/ and _layers/sha256/ the count alone
+// says so for the link directories Baseline.Dirs names: the caller reads
+// a repository with a symlink problem again (see Baseline.Reread). A
+// listing reads the
 // directory's blocks, which a cold page cache does not hold, where a look
 // by name reads only inodes the kernel keeps cached. Any other count (a
 // directory no repository is in, an empty link directory an API delete

@@ -112,7 +112,8 @@ func baseline(t *testing.T, st *walker.DirStorage) walker.Baseline {
 }
 
 // repoDirs are the directories a walk found in each repository as the
-// index keeps them: the paths of sha256 revisions, and the uploads.
+// index keeps them: the paths of sha256 revisions and layer links, and the
+// uploads.
 func repoDirs(t *testing.T, rec *recorder) map[string]walker.RepoDirs {
 	t.Helper()
 	dirs := map[string]walker.RepoDirs{}
@@ -127,6 +128,18 @@ func repoDirs(t *testing.T, rec *recorder) map[string]walker.RepoDirs {
 		d := dirs[r.Repo]
 		d.Revisions = append(d.Revisions, k)
 		dirs[r.Repo] = d
+	}
+	for _, l := range rec.layerLinks {
+		if l.Digest.Algorithm() != digest.SHA256 {
+			continue
+		}
+		var k [32]byte
+		if _, err := hex.Decode(k[:], []byte(l.Digest.Encoded())); err != nil {
+			t.Fatalf("layer link %s: %v", l.Digest, err)
+		}
+		d := dirs[l.Repo]
+		d.Layers = append(d.Layers, k)
+		dirs[l.Repo] = d
 	}
 	for _, u := range rec.uploads {
 		d := dirs[u.Repo]
@@ -283,9 +296,7 @@ func TestRescanListsWhatItCannotName(t *testing.T) {
 	s := storageTree{}
 	s.tag("a", "v1", s.image("a", "amd64", []byte("a layer")))
 	s.tag("ns/b", "v1", s.image("ns/b", "amd64", []byte("b layer")))
-	// The _layers/sha256/ of each repository: a Baseline does not name
-	// layer links.
-	const named = 2
+	layer := filepath.Dir(layerPath("a", digest.FromBytes([]byte("a layer"))))
 	tests := []struct {
 		name     string
 		dirs     []string // made empty
@@ -293,21 +304,26 @@ func TestRescanListsWhatItCannotName(t *testing.T) {
 		symlinks map[string]string
 		listed   int
 	}{
-		{name: "as the registry writes it", listed: named},
+		{name: "as the registry writes it", listed: 0},
 		// ns/, and ns/c/, which has no names in the Baseline.
-		{name: "a directory no repository is in", dirs: []string{"repositories/ns/c"}, listed: named + 2},
-		{name: "a directory in a repository", dirs: []string{"repositories/a/_other"}, listed: named + 1},
+		{name: "a directory no repository is in", dirs: []string{"repositories/ns/c"}, listed: 2},
+		{name: "a directory in a repository", dirs: []string{"repositories/a/_other"}, listed: 1},
 		// _layers/ and _layers/sha512/.
-		{name: "an algorithm directory beside sha256", dirs: []string{"repositories/a/_layers/sha512"}, listed: named + 2},
-		{name: "stray files", files: []string{"repositories/ns/notes", "repositories/a/_manifests/revisions/notes"}, listed: named},
+		{name: "an algorithm directory beside sha256", dirs: []string{"repositories/a/_layers/sha512"}, listed: 2},
+		{name: "stray files", files: []string{"repositories/ns/notes", "repositories/a/_manifests/revisions/notes"}, listed: 0},
 		// The link count leaves out the link, which the walk follows, and
-		// counts e/: repositories/ and e/ are listed, and the
-		// _layers/sha256/ of the repository the link is.
+		// counts e/: repositories/ and e/ are listed. What is below the
+		// link is the directories of a, counted.
 		{name: "a symbolic link to a repository and a directory no repository is in", dirs: []string{"repositories/e"},
-			symlinks: map[string]string{"repositories/link": "a"}, listed: named + 2 + 1},
-		{name: "a revision directory a delete left", dirs: []string{filepath.Dir(revisionPath("a", digest.FromString("deleted")))}, listed: named + 1},
+			symlinks: map[string]string{"repositories/link": "a"}, listed: 2},
+		{name: "a layer link directory a delete left", dirs: []string{filepath.Dir(layerPath("a", digest.FromString("deleted")))}, listed: 1},
+		// The link count leaves out a layer link that is a symbolic link:
+		// one short of the names.
+		{name: "a layer link that is a symbolic link", symlinks: map[string]string{
+			filepath.Dir(layerPath("ns/b", digest.FromBytes([]byte("a layer")))): "../../../../a/" + strings.TrimPrefix(layer, "repositories/a/")}, listed: 1},
+		{name: "a revision directory a delete left", dirs: []string{filepath.Dir(revisionPath("a", digest.FromString("deleted")))}, listed: 1},
 		// A probe looks at tags/, never into it.
-		{name: "a tag with history only", dirs: []string{filepath.Dir(tagIndexPath("a", "old", digest.FromString("deleted")))}, listed: named},
+		{name: "a tag with history only", dirs: []string{filepath.Dir(tagIndexPath("a", "old", digest.FromString("deleted")))}, listed: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,10 @@ type Entry struct {
 	IsDir   bool
 	Size    int64
 	ModTime time.Time
+	// Symlink says the entry is a symbolic link, which List follows as
+	// the filesystem driver does: IsDir, Size and ModTime are its
+	// target's. Only DirStorage has them.
+	Symlink bool
 }
 
 // Remover is storage that can delete: the deleter's storage executor and the

@@ -166,7 +166,11 @@ func readDirFd(fd int, p sysPath) ([]Entry, error) {
 			if string(name) == "." || string(name) == ".." {
 				continue
 			}
-			e := Entry{Name: string(name), IsDir: typ == unix.DT_DIR}
+			e := Entry{Name: string(name), IsDir: typ == unix.DT_DIR, Symlink: typ == unix.DT_LNK}
+			if typ == unix.DT_UNKNOWN { // a file system that does not say: ask
+				var st unix.Stat_t
+				e.Symlink = fstatatNoEINTR(fd, e.Name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
+			}
 			if typ != unix.DT_DIR {
 				var st unix.Stat_t
 				if err := fstatatNoEINTR(fd, e.Name, &st, 0); err != nil {

@@ -27,7 +27,7 @@ func sysReadDir(full string) ([]Entry, error) {
 	}
 	entries := make([]Entry, 0, len(des))
 	for _, de := range des {
-		e := Entry{Name: de.Name()}
+		e := Entry{Name: de.Name(), Symlink: de.Type()&fs.ModeSymlink != 0}
 		if de.IsDir() {
 			e.IsDir = true
 			entries = append(entries, e)

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -652,6 +654,59 @@ func TestWalkEmptyLinkDirs(t *testing.T) {
 	want := []walker.Problem{{Kind: walker.ProblemMissingLink, Path: tagCurrentPath("app", "v2"), Repo: "app"}}
 	if len(rec.problems) != 1 || rec.problems[0].Kind != want[0].Kind || rec.problems[0].Path != want[0].Path {
 		t.Errorf("problems = %+v, want %+v", rec.problems, want)
+	}
+}
+
+// TestWalkSymlinkedLinkDirs checks that a revision or layer link directory
+// that is a symbolic link is followed, as the registry's driver does, and
+// recorded as a symlink problem: an incremental index relies on it.
+func TestWalkSymlinkedLinkDirs(t *testing.T) {
+	tree := storageTree{}
+	layer := []byte("layer")
+	m := tree.image("app", "amd64", layer)
+	tree.tag("app", "v1", m)
+	tree.tag("lib", "v1", tree.image("lib", "amd64", []byte("lib layer")))
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, v2), tree)
+	links := map[string]string{ // in lib, to app's
+		path.Dir(layerPath("lib", digest.FromBytes(layer))): path.Dir(layerPath("app", digest.FromBytes(layer))),
+		path.Dir(revisionPath("lib", m)):                    path.Dir(revisionPath("app", m)),
+	}
+	for link, target := range links {
+		if err := os.Symlink(filepath.Join(dir, v2, target), filepath.Join(dir, v2, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := walker.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := walk(t, st)
+	var got []string
+	for _, p := range rec.problems {
+		if p.Kind != walker.ProblemSymlink || p.Repo != "lib" {
+			t.Errorf("problem %+v, want only symlink problems in lib", p)
+		}
+		got = append(got, p.Path)
+	}
+	slices.Sort(got)
+	want := slices.Sorted(maps.Keys(links))
+	if !slices.Equal(got, want) {
+		t.Errorf("symlink problems at %q, want %q", got, want)
+	}
+	var layers, revisions int
+	for _, l := range rec.layerLinks {
+		if l.Repo == "lib" && l.Digest == digest.FromBytes(layer) {
+			layers++
+		}
+	}
+	for _, r := range rec.revisions {
+		if r.Repo == "lib" && r.Digest == m {
+			revisions++
+		}
+	}
+	if layers != 1 || revisions != 1 {
+		t.Errorf("lib's layer link and revision through the symbolic links: %d, %d, want 1 each", layers, revisions)
 	}
 }
 

@@ -25,6 +25,7 @@ SELECT p.kind,
          WHEN 'bad_blob_path' THEN 'not a blob to the registry'
          WHEN 'bad_upload' THEN 'no readable startedat: the registry never purges this upload'
          WHEN 'unreadable' THEN 'could not be read: the index and any GC miss what is below'
+         WHEN 'symlink' THEN 'a symbolic link the registry never makes, followed: an incremental index reads the repository every time'
          WHEN 'tag_without_revision' THEN 'pulling the tag fails: its digest is not a revision of the repository'
          ELSE ''
        END AS meaning

@@ -272,6 +272,11 @@ type oldRepo struct {
 // run updates the tables with what changed since the scan that started at
 // earlier (unix nanoseconds) and returns the new counts.
 func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
+	// The graph snapshot is read from the start, beside the probe and
+	// everything the update reads after it: collected at derive's pace
+	// throughout, the large bench tree's update peaks at 225 MiB rather
+	// than 280, in the same time.
+	defer deriveGC()()
 	margin := u.opts.changeMargin
 	if margin == 0 {
 		margin = defaultChangeMargin
@@ -351,6 +356,7 @@ func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 	wopts := walker.Options{Workers: u.opts.Workers, Progress: u.opts.Progress}
 	rs, err := walker.NewRescan(u.ctx, ds, base, wopts)
 	<-loaded // when NewRescan needed no names, they are being read still
+	dirs = nil // 15 MB of names on the large bench tree, while the graph is patched and derived
 	if err != nil {
 		return Summary{}, err
 	}
@@ -1015,7 +1021,6 @@ func (u *updater) totalIndexes() error {
 // what the update changed, or when there is none to trust, the graph read
 // from the tables whole. It leaves the new graph's snapshot at pending.
 func (u *updater) derive(hint sizeHint) error {
-	defer deriveGC()()
 	u.derived = true
 	g, why := u.snapshotGraph()
 	var scope *repoScope

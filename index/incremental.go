@@ -356,7 +356,9 @@ func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 	wopts := walker.Options{Workers: u.opts.Workers, Progress: u.opts.Progress}
 	rs, err := walker.NewRescan(u.ctx, ds, base, wopts)
 	<-loaded // when NewRescan needed no names, they are being read still
-	dirs = nil // 15 MB of names on the large bench tree, while the graph is patched and derived
+	// 15 MB of names on the large bench tree, not kept while the graph is
+	// patched and derived.
+	dirs = nil
 	if err != nil {
 		return Summary{}, err
 	}

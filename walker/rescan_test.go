@@ -117,29 +117,25 @@ func baseline(t *testing.T, st *walker.DirStorage) walker.Baseline {
 func repoDirs(t *testing.T, rec *recorder) map[string]walker.RepoDirs {
 	t.Helper()
 	dirs := map[string]walker.RepoDirs{}
-	for _, r := range rec.revisions {
-		if r.Digest.Algorithm() != digest.SHA256 {
-			continue
+	// add appends the key of repo's sha256 link d to the list named by
+	// which.
+	add := func(repo string, d digest.Digest, which func(*walker.RepoDirs) *[][32]byte) {
+		if d.Algorithm() != digest.SHA256 {
+			return
 		}
 		var k [32]byte
-		if _, err := hex.Decode(k[:], []byte(r.Digest.Encoded())); err != nil {
-			t.Fatalf("revision %s: %v", r.Digest, err)
+		if _, err := hex.Decode(k[:], []byte(d.Encoded())); err != nil {
+			t.Fatalf("link %s of %s: %v", d, repo, err)
 		}
-		d := dirs[r.Repo]
-		d.Revisions = append(d.Revisions, k)
-		dirs[r.Repo] = d
+		rd := dirs[repo]
+		*which(&rd) = append(*which(&rd), k)
+		dirs[repo] = rd
+	}
+	for _, r := range rec.revisions {
+		add(r.Repo, r.Digest, func(d *walker.RepoDirs) *[][32]byte { return &d.Revisions })
 	}
 	for _, l := range rec.layerLinks {
-		if l.Digest.Algorithm() != digest.SHA256 {
-			continue
-		}
-		var k [32]byte
-		if _, err := hex.Decode(k[:], []byte(l.Digest.Encoded())); err != nil {
-			t.Fatalf("layer link %s: %v", l.Digest, err)
-		}
-		d := dirs[l.Repo]
-		d.Layers = append(d.Layers, k)
-		dirs[l.Repo] = d
+		add(l.Repo, l.Digest, func(d *walker.RepoDirs) *[][32]byte { return &d.Layers })
 	}
 	for _, u := range rec.uploads {
 		d := dirs[u.Repo]

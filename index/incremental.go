@@ -188,7 +188,7 @@ type updater struct {
 	derived  bool
 	snapshot func() snapshotRead // waits for the graph read from the snapshot, once readSnapshot started
 	// shards are the snapshot's blobs by shard directory, for the Rescan's
-	// Baseline (see baseline).
+	// Baseline (see run).
 	shards func() *blobShards
 }
 
@@ -274,7 +274,7 @@ type oldRepo struct {
 func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 	// The graph snapshot is read from the start, beside the probe and
 	// everything the update reads after it: collected at derive's pace
-	// throughout, the large bench tree's update peaks at 225 MiB rather
+	// throughout, the large bench tree's update peaks at 239 MiB rather
 	// than 280, in the same time.
 	defer deriveGC()()
 	margin := u.opts.changeMargin

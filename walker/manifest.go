@@ -46,13 +46,17 @@ type manifestParse struct {
 }
 
 // manifestHead is what parse reads first of every manifest: the registry's
-// first look (exactly specs.Versioned plus mediaType; any error fails the
-// read), and with it, to save a read of the body, what extras reads.
+// first look, and with it, to save a read of the body, what extras reads.
 type manifestHead struct {
-	SchemaVersion int            `json:"schemaVersion"`
-	MediaType     string         `json:"mediaType,omitempty"`
-	ArtifactType  string         `json:"artifactType"`
-	Subject       *v1.Descriptor `json:"subject"`
+	manifestVersioned
+	manifestExtras
+}
+
+// manifestVersioned is the registry's first look at a manifest: exactly
+// specs.Versioned plus mediaType; any error fails the read.
+type manifestVersioned struct {
+	SchemaVersion int    `json:"schemaVersion"`
+	MediaType     string `json:"mediaType,omitempty"`
 }
 
 // manifestExtras is what extras reads: what the registry stores but
@@ -91,20 +95,13 @@ func (p *manifestParse) parse(body []byte) {
 	// reads its part on its own, for a malformed subject must not make the
 	// manifest invalid.
 	var head manifestHead
+	var versioned manifestVersioned // fresh: a failed read may have set some of head
 	if err := json.Unmarshal(body, &head); err == nil {
-		p.extra = &manifestExtras{ArtifactType: head.ArtifactType, Subject: head.Subject}
-	} else {
-		var versioned struct {
-			SchemaVersion int    `json:"schemaVersion"`
-			MediaType     string `json:"mediaType,omitempty"`
-		}
-		if err := json.Unmarshal(body, &versioned); err != nil {
-			p.invalid(body, fmt.Errorf("not a JSON manifest: %w", err))
-			return
-		}
-		head = manifestHead{SchemaVersion: versioned.SchemaVersion, MediaType: versioned.MediaType}
+		versioned, p.extra = head.manifestVersioned, &head.manifestExtras
+	} else if err := json.Unmarshal(body, &versioned); err != nil {
+		p.invalid(body, fmt.Errorf("not a JSON manifest: %w", err))
+		return
 	}
-	versioned := head
 	p.m.Body = body
 	p.m.SchemaVersion = versioned.SchemaVersion
 	p.m.MediaType = versioned.MediaType

@@ -337,7 +337,6 @@ func readTree(t *testing.T, dir string) storageTree {
 	return s
 }
 
-// writeTree writes s as the v2 root below dir.
 // openTree writes s as the storage of a registry in a new directory and
 // opens it.
 func openTree(t testing.TB, s storageTree) *walker.DirStorage {
@@ -351,6 +350,7 @@ func openTree(t testing.TB, s storageTree) *walker.DirStorage {
 	return st
 }
 
+// writeTree writes s as the v2 root below dir.
 func writeTree(t testing.TB, dir string, s storageTree) {
 	t.Helper()
 	for p, b := range s {

@@ -471,10 +471,10 @@ func (w *walker) walkDigestDirs(repo, dir string, fn func(d digest.Digest, linkD
 				continue
 			}
 			if h.Symlink {
-				// Followed, as the registry's driver does. The probe of an
-				// incremental index cannot tell a link from a directory by
-				// link counts: the repository is read again every time.
-				w.problem(ProblemSymlink, linkDir, repo, d, "%s is a symbolic link, which the registry never makes: followed; an incremental index reads %s again every time", linkDir, repo)
+				// Followed, as the registry's driver does. A Rescan's probe
+				// cannot tell it from a directory by link counts: see
+				// Baseline.Reread.
+				w.problem(ProblemSymlink, linkDir, repo, d, "%s is a symbolic link, which the registry never makes (followed)", linkDir)
 			}
 			fn(d, linkDir, held)
 		}

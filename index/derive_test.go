@@ -1,6 +1,9 @@
 package index
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -252,4 +255,109 @@ func TestDigestIDs(t *testing.T) {
 	if !slices.IsSorted(got) {
 		t.Errorf("compare() order = %q, want text order", got)
 	}
+}
+
+// duplicates is a registry whose walk reports two rows with one key in
+// tags, revisions and blobs (as an alias link, or a hand-copied
+// directory, can make it), which the tables resolve by keeping the first.
+func duplicates() []any {
+	var (
+		a, b, la, lb, cfg = dg("dup image a"), dg("dup image b"), dg("dup layer a"), dg("dup layer b"), dg("dup config")
+	)
+	sizes := map[digest.Digest]int64{a: 10, b: 20, la: 100, lb: 200, cfg: 5}
+	return []any{
+		walker.Blob{Digest: la, Size: 100, ModifiedAt: t1000},
+		walker.Blob{Digest: la, Size: 999, ModifiedAt: t2000}, // kept: the first
+		walker.Blob{Digest: lb, Size: 200, ModifiedAt: t1000},
+		walker.Blob{Digest: cfg, Size: 5, ModifiedAt: t1000},
+		walker.Blob{Digest: a, Size: 10, ModifiedAt: t1000},
+		walker.Blob{Digest: b, Size: 20, ModifiedAt: t1000},
+		walker.Repository{Name: "dup", Listed: true, HasLayers: true},
+		image(a, 10, cfg, 5, sizes, la),
+		image(b, 20, cfg, 5, sizes, lb),
+		walker.Revision{Repo: "dup", Digest: a, Target: a, LinkedAt: t1000},
+		walker.Revision{Repo: "dup", Digest: a, Target: b, LinkedAt: t2000}, // kept: the first, to a
+		walker.Revision{Repo: "dup", Digest: b, Target: b, LinkedAt: t1000},
+		walker.Tag{Repo: "dup", Name: "v1", Digest: b, PushedAt: t2000},
+		walker.Tag{Repo: "dup", Name: "v1", Digest: a, PushedAt: t1000}, // kept: the first, b
+		walker.Tag{Repo: "dup", Name: "old", Digest: a, PushedAt: t1000},
+		walker.Repository{Name: "dup", Listed: true},
+	}
+}
+
+// TestBuildGraphIsLoadGraph checks that the graph a full build assembles
+// from its rows as it inserts them derives the tables that the graph read
+// back from those rows (loadGraph, which incremental builds use) derives.
+func TestBuildGraphIsLoadGraph(t *testing.T) {
+	tables := []string{"tag_reach", "revision_usage", "repo_usage", "gc_blobs", "gc_revisions", "gc_unreached"}
+	rowsSeen := map[string]int{}
+	for name, records := range map[string][]any{"scenario": scenario(), "families": families(), "duplicates": duplicates()} {
+		t.Run(name, func(t *testing.T) {
+			path, _ := buildFrom(t, records...)
+			db, err := sql.Open("sqlite", fileURI(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ctx := context.Background()
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			built := map[string][]string{}
+			for _, table := range tables {
+				built[table] = tableRows(t, tx, table)
+				if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
+					t.Fatal(err)
+				}
+			}
+			g, err := loadGraph(ctx, tx, sizeHint{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := derive(ctx, tx, g, "filesystem", true, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, table := range tables {
+				rowsSeen[table] += len(built[table])
+				if got := tableRows(t, tx, table); !slices.Equal(built[table], got) {
+					t.Errorf("%s from the build's graph =\n %v\nfrom loadGraph\n %v", table, built[table], got)
+				}
+			}
+		})
+	}
+	for _, table := range tables {
+		if rowsSeen[table] == 0 {
+			t.Errorf("%s is empty in every registry: it is not compared", table)
+		}
+	}
+}
+
+// tableRows returns every row of table, each as text, in order.
+func tableRows(t *testing.T, tx *sql.Tx, table string) []string {
+	t.Helper()
+	rows, err := tx.Query("SELECT * FROM " + table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprint(vals...))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
 }

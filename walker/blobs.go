@@ -3,7 +3,6 @@ package walker
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"slices"
@@ -246,11 +245,16 @@ func (s *blobSet) lookup(d digest.Digest) (int64, bool) {
 func sha256Key(d digest.Digest) (key [32]byte, ok bool) {
 	s := string(d)
 	const prefix = "sha256:"
-	if len(s) != len(prefix)+64 || s[:len(prefix)] != prefix || !isLowerHex(s[len(prefix):]) {
+	if len(s) != len(prefix)+64 || s[:len(prefix)] != prefix {
 		return key, false
 	}
-	if _, err := hex.Decode(key[:], []byte(s[len(prefix):])); err != nil {
-		return key, false
+	h := s[len(prefix):]
+	for i := range key {
+		hi, lo := hexValue[h[2*i]], hexValue[h[2*i+1]]
+		if hi > 15 || lo > 15 {
+			return key, false
+		}
+		key[i] = hi<<4 | lo
 	}
 	return key, true
 }

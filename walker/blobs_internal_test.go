@@ -47,3 +47,39 @@ func TestBlobSetLookup(t *testing.T) {
 		t.Error("lookup of an invalid digest found a blob")
 	}
 }
+
+// TestSHA256Key checks that a digest's key is its bytes exactly when its
+// text is canonical: "sha256:" and 64 lowercase hex digits.
+func TestSHA256Key(t *testing.T) {
+	hexOf := "0123456789abcdef00112233445566778899aabbccddeeff0f1e2d3c4b5a6978"
+	tests := []struct {
+		text string
+		ok   bool
+	}{
+		{"sha256:" + hexOf, true},
+		{"sha256:" + hexOf[:63] + "A", false}, // uppercase
+		{"sha256:" + hexOf[:63] + "g", false},
+		{"sha256:" + hexOf[:63] + "/", false}, // just below '0'
+		{"sha256:" + hexOf[:63] + ":", false}, // just above '9'
+		{"sha256:" + hexOf[:63] + "`", false}, // just below 'a'
+		{"sha256:" + hexOf[:63], false},
+		{"sha256:" + hexOf + "0", false},
+		{"sha512:" + hexOf, false},
+		{"SHA256:" + hexOf, false},
+	}
+	for _, tt := range tests {
+		key, ok := sha256Key(digest.Digest(tt.text))
+		if ok != tt.ok {
+			t.Errorf("sha256Key(%q) ok = %v, want %v", tt.text, ok, tt.ok)
+			continue
+		}
+		if want, _ := hex.DecodeString(hexOf); ok && string(key[:]) != string(want) {
+			t.Errorf("sha256Key(%q) = %x, want %s", tt.text, key, hexOf)
+		}
+	}
+	for s, want := range map[string]bool{"0123456789abcdef": true, "": true, "A": false, "g": false, "/": false, ":": false, "`": false, "\xff": false} {
+		if got := isLowerHex(s); got != want {
+			t.Errorf("isLowerHex(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

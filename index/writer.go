@@ -306,7 +306,7 @@ UPDATE manifests SET total_size = manifests.size + s.bytes
          GROUP BY d.manifest_digest) s
  WHERE s.manifest_digest = manifests.digest AND manifests.kind = 'index'
    AND manifests.total_size <> manifests.size + s.bytes`
-	for range maxIndexDepth {
+	for pass := range maxIndexDepth {
 		res, err := tx.ExecContext(ctx, indexes)
 		if err != nil {
 			return fmt.Errorf("compute total sizes of indexes: %w", err)
@@ -317,6 +317,21 @@ UPDATE manifests SET total_size = manifests.size + s.bytes
 		}
 		if n == 0 {
 			break
+		}
+		// Another pass changes something only when an index holds an
+		// index; most registries have none, and the pass that would
+		// find nothing to change costs as much as the first (0.3 s on
+		// the large bench tree).
+		if pass == 0 {
+			var nested bool
+			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM manifests m
+				JOIN refs r ON r.digest = m.digest AND r.kind = 'child' WHERE m.kind = 'index')`).Scan(&nested)
+			if err != nil {
+				return fmt.Errorf("compute total sizes of indexes: %w", err)
+			}
+			if !nested {
+				break
+			}
 		}
 	}
 	return nil

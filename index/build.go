@@ -241,7 +241,7 @@ const walkPercent = 50
 // index is in place. graph completes the graph the writer assembled; it
 // allocates the graph's lookups, so it runs under deriveGC too.
 func deriveFull(ctx context.Context, tx *sql.Tx, path string, opts BuildOptions, graph func() *graph) error {
-	defer deriveGC()()
+	defer deriveGC(fullDerivePercent)()
 	g := graph()
 	if err := derive(ctx, tx, g, opts.Driver, true, nil); err != nil {
 		return err
@@ -289,14 +289,29 @@ func dropIndexes(ctx context.Context, tx *sql.Tx) ([]string, error) {
 
 // createIndexes creates again the indexes dropIndexes dropped, from their
 // own definitions, so that the schema is the migrations' exactly.
+//
+// Meanwhile SQLite's page cache is half its size: the sorter of each
+// index takes as much memory as the cache (SQLite sizes it so), and the
+// allocator keeps what both took until the build ends, derive included.
+// On the large bench tree that takes 17 MB off the build's peak (288 ->
+// 271 MB) and the index builds take no longer (2.3 s against 2.5–2.7 s).
 func createIndexes(ctx context.Context, tx *sql.Tx, defs []string) error {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", buildCacheKiB/2)); err != nil {
+		return fmt.Errorf("create indexes: %w", err)
+	}
 	for _, def := range defs {
 		if _, err := tx.ExecContext(ctx, def); err != nil {
 			return fmt.Errorf("create index: %w", err)
 		}
 	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", buildCacheKiB)); err != nil {
+		return fmt.Errorf("create indexes: %w", err)
+	}
 	return nil
 }
+
+// buildCacheKiB is the page cache of a full build, in KiB.
+const buildCacheKiB = 32768
 
 // buildDSN opens a throwaway file for a bulk load: no journal and no syncs
 // (a failed build is deleted, never recovered), and a page cache of 32 MiB:
@@ -311,7 +326,7 @@ func buildDSN(path string) string {
 	q := url.Values{"_pragma": {
 		"journal_mode(OFF)",
 		"synchronous(OFF)",
-		"cache_size(-32768)",
+		fmt.Sprintf("cache_size(-%d)", buildCacheKiB),
 		"locking_mode(EXCLUSIVE)",
 	}}
 	return fileURI(path) + "?" + q.Encode()

@@ -276,7 +276,7 @@ func (u *updater) run(ds *walker.DirStorage, earlier int64) (Summary, error) {
 	// everything the update reads after it: collected at derive's pace
 	// throughout, the large bench tree's update peaks at 239 MiB rather
 	// than 280, in the same time.
-	defer deriveGC()()
+	defer deriveGC(derivePercent)()
 	margin := u.opts.changeMargin
 	if margin == 0 {
 		margin = defaultChangeMargin

@@ -14,6 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/regsql/regsql/walker"
 )
 
 // derive computes the derived tables (migrations/00006_derived.sql) from
@@ -91,40 +95,6 @@ func newDigests(n int) *digests {
 
 const sha256Prefix = "sha256:"
 
-// hexValue maps a lowercase hex digit to its value and anything else to
-// 0xff: a digest's text is canonical only in lowercase, and "sha256:AB.."
-// is a different text from "sha256:ab.." to SQLite.
-var hexValue = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = byte(c - '0')
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = byte(c-'a') + 10
-	}
-	return t
-}()
-
-// sha256Key returns the 32 bytes of a sha256 digest in its canonical text
-// (lowercase hex, which sorts as the bytes do), or false.
-func sha256Key(s string) ([32]byte, bool) {
-	var k [32]byte
-	if len(s) != len(sha256Prefix)+64 || s[:len(sha256Prefix)] != sha256Prefix {
-		return k, false
-	}
-	h := s[len(sha256Prefix):]
-	for i := range k {
-		hi, lo := hexValue[h[2*i]], hexValue[h[2*i+1]]
-		if hi|lo == 0xff || hi > 15 || lo > 15 {
-			return k, false
-		}
-		k[i] = hi<<4 | lo
-	}
-	return k, true
-}
-
 func prefix(k *[32]byte) uint64 {
 	return uint64(k[0])<<56 | uint64(k[1])<<48 | uint64(k[2])<<40 | uint64(k[3])<<32 |
 		uint64(k[4])<<24 | uint64(k[5])<<16 | uint64(k[6])<<8 | uint64(k[7])
@@ -133,7 +103,7 @@ func prefix(k *[32]byte) uint64 {
 // id returns the id of digest s, assigning the next one if s is new.
 func (d *digests) id(s string) int32 {
 	next := int32(len(d.keys))
-	k, ok := sha256Key(s)
+	k, ok := walker.SHA256Key(digest.Digest(s))
 	if !ok {
 		if id, ok := d.byText[s]; ok {
 			return id
@@ -161,7 +131,7 @@ func (d *digests) id(s string) int32 {
 
 // lookup returns the id of digest s, or false when it has none.
 func (d *digests) lookup(s string) (int32, bool) {
-	k, ok := sha256Key(s)
+	k, ok := walker.SHA256Key(digest.Digest(s))
 	if !ok {
 		id, ok := d.byText[s]
 		return id, ok

@@ -689,8 +689,8 @@ func newBlobShards(g *graph) *blobShards {
 // ("sha256/ab"), as shardBlobs does from the table.
 func (s *blobShards) each(shard string, add func(digest.Digest)) {
 	alg, x, _ := strings.Cut(shard, "/")
-	if alg == "sha256" && len(x) == 2 && hexValue[x[0]] < 16 && hexValue[x[1]] < 16 {
-		for _, id := range s.sha256[hexValue[x[0]]<<4|hexValue[x[1]]] {
+	if b, ok := walker.HexByte(x); alg == "sha256" && ok {
+		for _, id := range s.sha256[b] {
 			add(digest.Digest(s.g.d.text(id)))
 		}
 	}

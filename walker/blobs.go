@@ -125,7 +125,7 @@ func (w *walker) walkBlobPrefix(alg, prefix, prefixDir string) {
 
 // addBlob adds blob d to the blobs found in one prefix directory.
 func addBlob(found []blobEntry, other map[digest.Digest]int64, d digest.Digest, size int64) ([]blobEntry, map[digest.Digest]int64) {
-	if key, ok := sha256Key(d); ok {
+	if key, ok := SHA256Key(d); ok {
 		return append(found, blobEntry{key: key, size: size}), other
 	}
 	if other == nil {
@@ -227,7 +227,7 @@ func newBlobSet(list []blobEntry, other map[digest.Digest]int64) *blobSet {
 
 // lookup returns the size of blob d and whether it exists.
 func (s *blobSet) lookup(d digest.Digest) (int64, bool) {
-	if key, ok := sha256Key(d); ok {
+	if key, ok := SHA256Key(d); ok {
 		p := binary.BigEndian.Uint64(key[:8])
 		i, _ := slices.BinarySearch(s.prefixes, p) // the first with prefix p, if any
 		for ; i < len(s.prefixes) && s.prefixes[i] == p; i++ {
@@ -241,8 +241,11 @@ func (s *blobSet) lookup(d digest.Digest) (int64, bool) {
 	return n, ok
 }
 
-// sha256Key is the binary form of a valid sha256 digest.
-func sha256Key(d digest.Digest) (key [32]byte, ok bool) {
+// SHA256Key returns the 32 bytes of a sha256 digest in its canonical
+// text ("sha256:" and 64 lowercase hex digits, which sort as the bytes
+// do), or false for any other text: "sha256:AB.." is a different text
+// from "sha256:ab.." to SQLite.
+func SHA256Key(d digest.Digest) (key [32]byte, ok bool) {
 	s := string(d)
 	const prefix = "sha256:"
 	if len(s) != len(prefix)+64 || s[:len(prefix)] != prefix {
@@ -250,13 +253,24 @@ func sha256Key(d digest.Digest) (key [32]byte, ok bool) {
 	}
 	h := s[len(prefix):]
 	for i := range key {
-		hi, lo := hexValue[h[2*i]], hexValue[h[2*i+1]]
-		if hi > 15 || lo > 15 {
+		if key[i], ok = HexByte(h[2*i : 2*i+2]); !ok {
 			return key, false
 		}
-		key[i] = hi<<4 | lo
 	}
 	return key, true
+}
+
+// HexByte returns the byte that two lowercase hex digits spell, as a blob
+// shard's name ("ab") does, or false.
+func HexByte(s string) (byte, bool) {
+	if len(s) != 2 {
+		return 0, false
+	}
+	hi, lo := hexValue[s[0]], hexValue[s[1]]
+	if hi > 15 || lo > 15 {
+		return 0, false
+	}
+	return hi<<4 | lo, true
 }
 
 // digestSet is a concurrent set of digests, compact for sha256.
@@ -274,7 +288,7 @@ func newDigestSet() *digestSet {
 func (s *digestSet) claim(d digest.Digest) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if key, ok := sha256Key(d); ok {
+	if key, ok := SHA256Key(d); ok {
 		if _, seen := s.sha256[key]; seen {
 			return false
 		}

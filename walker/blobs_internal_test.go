@@ -68,13 +68,13 @@ func TestSHA256Key(t *testing.T) {
 		{"SHA256:" + hexOf, false},
 	}
 	for _, tt := range tests {
-		key, ok := sha256Key(digest.Digest(tt.text))
+		key, ok := SHA256Key(digest.Digest(tt.text))
 		if ok != tt.ok {
-			t.Errorf("sha256Key(%q) ok = %v, want %v", tt.text, ok, tt.ok)
+			t.Errorf("SHA256Key(%q) ok = %v, want %v", tt.text, ok, tt.ok)
 			continue
 		}
 		if want, _ := hex.DecodeString(hexOf); ok && string(key[:]) != string(want) {
-			t.Errorf("sha256Key(%q) = %x, want %s", tt.text, key, hexOf)
+			t.Errorf("SHA256Key(%q) = %x, want %s", tt.text, key, hexOf)
 		}
 	}
 	for s, want := range map[string]bool{"0123456789abcdef": true, "": true, "A": false, "g": false, "/": false, ":": false, "`": false, "\xff": false} {

@@ -212,7 +212,7 @@ func (p *manifestParse) reference(kind ReferenceKind, pos int, where string, d v
 		p.problem(ProblemManifestInvalid, "%s has no digest", where)
 		return nil
 	}
-	if _, ok := sha256Key(d.Digest); !ok {
+	if _, ok := SHA256Key(d.Digest); !ok {
 		// The garbage collector marks such a reference by that digest,
 		// not by the sha256 the blob is stored under.
 		p.problem(ProblemNonSHA256, "%s references %q, not a sha256 digest", where, d.Digest)

@@ -243,7 +243,7 @@ type shardState struct {
 }
 
 func (s *shardState) add(d digest.Digest) {
-	if key, ok := sha256Key(d); ok {
+	if key, ok := SHA256Key(d); ok {
 		s.keys = append(s.keys, key)
 		return
 	}
@@ -256,7 +256,7 @@ func (s *shardState) add(d digest.Digest) {
 // known says whether the earlier walk found d in the shard, and notes that
 // it is there still.
 func (s *shardState) known(d digest.Digest) bool {
-	if key, ok := sha256Key(d); ok {
+	if key, ok := SHA256Key(d); ok {
 		i, found := slices.BinarySearchFunc(s.keys, key, func(k, want [32]byte) int { return bytes.Compare(k[:], want[:]) })
 		if found {
 			s.found[i] = true

@@ -14,6 +14,7 @@ FUZZ_TARGETS := \
 	./walker:FuzzParseLink \
 	./walker:FuzzParseManifest \
 	./walker:FuzzManifestHead \
+	./walker:FuzzManifestOnePass \
 	./walker:FuzzParseImageConfig \
 	./walker:FuzzParseETag \
 	./index:FuzzParamNames \

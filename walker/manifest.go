@@ -88,7 +88,41 @@ func (p *manifestParse) invalid(body []byte, err error) {
 	p.problem(ProblemManifestInvalid, "%v", err)
 }
 
+// manifestImage is an image manifest read in one pass: the head and the
+// fields of distribution's ocischema.Manifest, of which schema2.Manifest's
+// are a subset, each of the same type and name. encoding/json ignores the
+// fields a struct lacks, so a body that reads as manifestImage reads as
+// either of the registry's types to the same values, and what the
+// registry's UnmarshalJSON checks on top is only the mediaType.
+type manifestImage struct {
+	manifestHead
+	Config      v1.Descriptor     `json:"config"`
+	Layers      []v1.Descriptor   `json:"layers"`
+	Annotations map[string]string `json:"annotations"`
+}
+
 func (p *manifestParse) parse(body []byte) {
+	// Most manifests are images: read as manifestImage, one of the two
+	// image types is done in one pass, where the registry's own types
+	// would read the body a second time. Anything else goes on from the
+	// head this read gave.
+	var img manifestImage
+	if json.Unmarshal(body, &img) != nil {
+		p.parseHead(body)
+		return
+	}
+	if v := img.manifestVersioned; v.SchemaVersion == 2 && (v.MediaType == schema2.MediaTypeManifest || v.MediaType == v1.MediaTypeImageManifest) {
+		p.m.Body, p.m.SchemaVersion, p.m.MediaType = body, v.SchemaVersion, v.MediaType
+		p.extra = &img.manifestExtras
+		p.image(img.Config, img.Layers)
+		p.extras(body)
+		return
+	}
+	p.parseVersioned(body, img.manifestVersioned, &img.manifestExtras)
+}
+
+// parseHead reads a manifest as the registry does, from its head on.
+func (p *manifestParse) parseHead(body []byte) {
 	// A body that reads as the head reads as each of its parts, to the
 	// same values: encoding/json ignores the fields a struct lacks. One
 	// that does not is read again as the registry reads it, and extras
@@ -96,12 +130,20 @@ func (p *manifestParse) parse(body []byte) {
 	// manifest invalid.
 	var head manifestHead
 	var versioned manifestVersioned // fresh: a failed read may have set some of head
+	var extra *manifestExtras
 	if err := json.Unmarshal(body, &head); err == nil {
-		versioned, p.extra = head.manifestVersioned, &head.manifestExtras
+		versioned, extra = head.manifestVersioned, &head.manifestExtras
 	} else if err := json.Unmarshal(body, &versioned); err != nil {
 		p.invalid(body, fmt.Errorf("not a JSON manifest: %w", err))
 		return
 	}
+	p.parseVersioned(body, versioned, extra)
+}
+
+// parseVersioned reads a manifest whose head is read, with distribution's
+// own types. extra is what extras reads, when the head read it.
+func (p *manifestParse) parseVersioned(body []byte, versioned manifestVersioned, extra *manifestExtras) {
+	p.extra = extra
 	p.m.Body = body
 	p.m.SchemaVersion = versioned.SchemaVersion
 	p.m.MediaType = versioned.MediaType

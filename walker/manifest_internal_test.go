@@ -39,3 +39,46 @@ func FuzzManifestHead(f *testing.F) {
 		}
 	})
 }
+
+// FuzzManifestOnePass checks parse's one-pass read of image manifests
+// against the read it saves (parseHead: the head, then distribution's own
+// types): the same manifest, references and problems for any body.
+func FuzzManifestOnePass(f *testing.F) {
+	const (
+		hex    = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		oci    = `"application/vnd.oci.image.manifest.v1+json"`
+		docker = `"application/vnd.docker.distribution.manifest.v2+json"`
+		desc   = `{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:` + hex + `","size":12}`
+	)
+	for _, s := range []string{
+		`{"schemaVersion":2,"mediaType":` + docker + `,"config":` + desc + `,"layers":[` + desc + `,` + desc + `]}`,
+		`{"schemaVersion":2,"mediaType":` + oci + `,"config":` + desc + `,"layers":[` + desc + `],"subject":` + desc + `,"annotations":{"a":"b"}}`,
+		`{"schemaVersion":2,"mediaType":` + oci + `,"artifactType":"x/y","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:` + hex + `","size":2},"layers":[]}`,
+		`{"schemaVersion":2,"config":` + desc + `,"layers":[` + desc + `]}`,
+		`{"schemaVersion":2,"mediaType":` + docker + `,"config":` + desc + `,"layers":[],"subject":5}`,
+		`{"schemaVersion":2,"mediaType":` + oci + `,"config":` + desc + `,"layers":[],"annotations":{"a":1}}`,
+		`{"schemaVersion":2,"mediaType":` + oci + `,"config":` + desc + `,"layers":"x"}`,
+		`{"SCHEMAVERSION":2,"MediaType":` + docker + `,"Config":` + desc + `,"LAYERS":[` + desc + `],"mediaType":` + oci + `}`,
+		`{"schemaVersion":2,"mediaType":` + docker + `,"config":null,"layers":null}`,
+		`{"schemaVersion":2,"mediaType":` + docker + `,"layers":[{"digest":""},{"digest":"sha512:ab","platform":{"os":"linux"}}]}`,
+		`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` + desc + `]}`,
+		`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"digest":"sha256:` + hex + `","platform":{"features":"x"}}]}`,
+		`{"schemaVersion":1,"fsLayers":[{"blobSum":"sha256:` + hex + `"}]}`,
+		`{"schemaVersion":3,"mediaType":` + oci + `}`, `{"schemaVersion":"2"}`, `null`, `[]`, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	const dgst = "sha256:" + hex
+	f.Fuzz(func(t *testing.T, body []byte) {
+		one := manifestParse{m: Manifest{Digest: dgst, Size: int64(len(body))}}
+		one.parse(body)
+		two := manifestParse{m: Manifest{Digest: dgst, Size: int64(len(body))}}
+		two.parseHead(body)
+		if !reflect.DeepEqual(one.m, two.m) {
+			t.Fatalf("%q: one pass read\n%+v\nthe registry's types\n%+v", body, one.m, two.m)
+		}
+		if !reflect.DeepEqual(one.problems, two.problems) {
+			t.Fatalf("%q: one pass found %v, the registry's types %v", body, one.problems, two.problems)
+		}
+	})
+}

@@ -16,6 +16,7 @@ FUZZ_TARGETS := \
 	./walker:FuzzManifestHead \
 	./walker:FuzzManifestOnePass \
 	./walker:FuzzParseImageConfig \
+	./walker:FuzzImageConfigAsEncodingJSON \
 	./walker:FuzzParseETag \
 	./index:FuzzParamNames \
 	./queries:FuzzParse \

@@ -1,9 +1,12 @@
 package walker
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // FuzzManifestHead checks what parse relies on to read a manifest's head
@@ -79,6 +82,58 @@ func FuzzManifestOnePass(f *testing.F) {
 		}
 		if !reflect.DeepEqual(one.problems, two.problems) {
 			t.Fatalf("%q: one pass found %v, the registry's types %v", body, one.problems, two.problems)
+		}
+	})
+}
+
+// FuzzImageConfigAsEncodingJSON checks that ParseImageConfig, which reads
+// with go-json-experiment/json, reads any body as encoding/json reads it:
+// the same fields, and an error for the same bodies.
+func FuzzImageConfigAsEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"created":"2024-05-01T12:00:00.5+02:00","os":"linux","architecture":"arm64","variant":"v8","config":{"Labels":{"a":"b"},"Env":["X=1"]},"history":[{"created_by":"x"}],"rootfs":{"type":"layers","diff_ids":["sha256:00"]}}`,
+		`{"OS":"linux","ARCHITECTURE":"amd64","Config":{"labels":{"a":"b"}},"os":"windows"}`,
+		`{"os":"a","os":"b","config":{"Labels":{"a":"1"}},"config":{"Labels":{"b":"2"}}}`,
+		`{"config":{"Labels":{"a":null,"b":"\u00e9\ud800"}},"created":null}`,
+		"{\"os\":\"\xff\xfe\",\"variant\":\"v\\u0000\"}",
+		`{"created":12,"os":5}`, `{"config":[]}`, `{"config":{"Labels":{"a":1}}}`, `{"\u006fs":"linux"}`,
+		`{"os":"li`, `null`, ` {} `, `{}x`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := ParseImageConfig(b)
+		var c struct {
+			Created      json.RawMessage `json:"created"`
+			OS           string          `json:"os"`
+			Architecture string          `json:"architecture"`
+			Variant      string          `json:"variant"`
+			Config       *struct {
+				Labels map[string]string `json:"Labels"`
+			} `json:"config"`
+		}
+		werr := json.Unmarshal(b, &c)
+		if trimmed := bytes.TrimSpace(b); len(trimmed) == 0 || trimmed[0] != '{' {
+			werr = errors.New("not a JSON object")
+		}
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("%q: error %v, encoding/json's %v", b, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		want := ImageConfig{OS: c.OS, Architecture: c.Architecture, Variant: c.Variant}
+		if c.Config != nil && len(c.Config.Labels) > 0 {
+			want.Labels = c.Config.Labels
+		}
+		var created string
+		if json.Unmarshal(c.Created, &created) == nil {
+			if tm, err := time.Parse(time.RFC3339Nano, created); err == nil {
+				want.Created = tm.UTC()
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: read\n%+v\nencoding/json reads\n%+v", b, got, want)
 		}
 	})
 }

@@ -117,7 +117,7 @@ func (w *walker) readManifest(d digest.Digest, size int64) {
 			"manifest %s is %d bytes, more than the %d the registry accepts; not read", d, size, maxManifestSize)
 		return
 	}
-	body, ok := w.readFile(p, "")
+	body, ok := w.readBlob(p, size)
 	if !ok {
 		return
 	}
@@ -196,7 +196,7 @@ func (w *walker) loadImageConfig(cfg, m digest.Digest) *ImageConfig {
 		w.problem(ProblemConfigInvalid, p, "", cfg, "config blob %s of manifest %s is %d bytes; not read", cfg, m, size)
 		return nil
 	}
-	b, ok := w.readFile(p, "")
+	b, ok := w.readBlob(p, size)
 	if !ok {
 		return nil
 	}

@@ -229,6 +229,18 @@ func sysReadFile(p sysPath) ([]byte, error) {
 	return readFull(fd, p, st.Size, true)
 }
 
+// sysReadFileSized returns the whole content of the file at p, read into
+// a buffer of size and one byte: the byte tells, in the same read, whether
+// the file has grown. A directory fails the read with EISDIR.
+func sysReadFileSized(p sysPath, size int64) ([]byte, error) {
+	fd, err := openAtNoEINTR(p, unix.O_RDONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: p.String(), Err: err}
+	}
+	defer unix.Close(fd)
+	return readFull(fd, p, max(size, 0), true)
+}
+
 // readFull reads size bytes from fd. With all, it reads on to the end of
 // the file should it have grown since it was stat'ed: a buffer one byte
 // larger than the size tells, in the same read, that the end was reached,

@@ -74,6 +74,8 @@ func sysReadLink(full string) ([]byte, time.Time, error) {
 
 func sysReadFile(full string) ([]byte, error) { return os.ReadFile(full) }
 
+func sysReadFileSized(full string, _ int64) ([]byte, error) { return os.ReadFile(full) }
+
 func sysStatLink(full string) (int64, time.Time, error) {
 	fi, err := os.Stat(full)
 	if err != nil {

@@ -291,6 +291,21 @@ func (w *walker) readFile(p, repo string) ([]byte, bool) {
 	return b, true
 }
 
+// readBlob is readFile for a blob whose size the pass over blobs/ gave.
+func (w *walker) readBlob(p string, size int64) ([]byte, bool) {
+	sr, ok := w.st.(sizedReader)
+	if !ok {
+		return w.readFile(p, "")
+	}
+	b, err := sr.readFileSized(w.ctx, p, size)
+	if err != nil {
+		w.readError(p, "", err)
+		return nil, false
+	}
+	w.filesRead.Add(1)
+	return b, true
+}
+
 func (w *walker) readError(p, repo string, err error) {
 	switch {
 	case w.ctx.Err() != nil, errors.Is(err, fs.ErrNotExist):

@@ -201,6 +201,7 @@ func fill(ctx context.Context, path string, fsys fs.FS, opts BuildOptions, walk 
 	if err := createIndexes(ctx, tx, indexes); err != nil {
 		return Summary{}, err
 	}
+	go startWriteback(path) // it may block while it queues the writes
 	if err := w.finish(tx); err != nil {
 		return Summary{}, err
 	}

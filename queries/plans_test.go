@@ -64,8 +64,8 @@ var fullScans = map[string]map[string]string{
 	},
 	"referrers": {"revision_usage": "every revision with a subject is a row"},
 	"reclaimable": {
-		"blobs": "the blobs the GC frees whatever the list: merged in digest order", "refs": "merged with blobs in digest order",
-		"manifests": "merged with revisions in digest order", "revisions": "merged with manifests in digest order",
+		"gc_blobs": "the blobs the GC frees whatever the list: the table's rows swept by default",
+		"blobs":    "an EXISTS reads one row: whether the index knows any blob, else the blob counts are unknown",
 	},
 }
 

@@ -19,7 +19,7 @@
 -- Only what the list touches is worked out row by row: the tags it
 -- deletes, the revisions that go, and the blobs those use. Whether such a
 -- blob is marked after the deletions is asked of it, walking up from it;
--- the blobs the GC frees anyway come from one merge of the indexes.
+-- the blobs the GC frees anyway are gc_blobs' (see unreferenced-blobs).
 WITH RECURSIVE
 cand(repo_id, tag, digest) AS MATERIALIZED (
     SELECT r.id, json_extract(c.value, '$.tag'), json_extract(c.value, '$.digest')
@@ -131,30 +131,10 @@ freed(digest, size) AS MATERIALIZED (
                 AND NOT EXISTS (SELECT 1 FROM removed_blobs g
                                  WHERE g.k = 2 AND g.repo_id = m.repo_id AND g.digest = m.digest))
 ),
--- already: the blobs the same GC frees whatever the list, merged in digest
--- order: no live revision has their digest, and every manifest that
--- references them is the body of no live revision.
-bodiless(digest) AS MATERIALIZED (
-    SELECT digest FROM manifests
-    EXCEPT
-    SELECT l.target
-      FROM revisions l
-      JOIN repos r ON r.id = l.repo_id AND r.listed = 1
-     WHERE EXISTS (SELECT 1 FROM blobs x WHERE x.digest = l.target)
-     ORDER BY 1
-),
-already(digest) AS (
-    SELECT digest FROM blobs
-    EXCEPT
-    SELECT digest FROM refs
-     WHERE kind IN ('config', 'layer', 'child')
-       AND manifest_digest NOT IN (SELECT digest FROM bodiless)
-    EXCEPT
-    SELECT l.digest
-      FROM revisions l
-      JOIN repos r ON r.id = l.repo_id AND r.listed = 1
-     WHERE EXISTS (SELECT 1 FROM blobs x WHERE x.digest = l.target)
-     ORDER BY 1
+-- already: the blobs the same GC frees whatever the list, as
+-- unreferenced-blobs lists them (gc_blobs, derived by regsql index).
+already(digest, size) AS (
+    SELECT digest, size FROM gc_blobs WHERE swept_default
 ),
 per_repo(repo_id, blobs, bytes) AS (
     SELECT rb.repo_id, count(f.digest), coalesce(sum(f.size), 0)
@@ -173,9 +153,7 @@ summary(freed_blobs, freed_bytes, already_blobs, already_bytes) AS (
     SELECT CASE WHEN EXISTS (SELECT 1 FROM blobs) THEN f.n END, f.bytes,
            CASE WHEN EXISTS (SELECT 1 FROM blobs) THEN a.n END, a.bytes
       FROM (SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM freed) f,
-           (SELECT count(*) AS n, coalesce(sum(b.size), 0) AS bytes
-              FROM already x
-             CROSS JOIN blobs b ON b.digest = x.digest) a
+           (SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM already) a
 ),
 -- skipped: rows that delete nothing the index knows (unknown, or the tag
 -- moved), and manifests rows want gone that stay.

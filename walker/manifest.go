@@ -116,14 +116,7 @@ func (p *manifestParse) parse(body []byte) {
 		p.parseHead(body)
 		return
 	}
-	if v := img.manifestVersioned; v.SchemaVersion == 2 && (v.MediaType == schema2.MediaTypeManifest || v.MediaType == v1.MediaTypeImageManifest) {
-		p.m.Body, p.m.SchemaVersion, p.m.MediaType = body, v.SchemaVersion, v.MediaType
-		p.extra = &img.manifestExtras
-		p.image(img.Config, img.Layers)
-		p.extras(body)
-		return
-	}
-	p.parseVersioned(body, img.manifestVersioned, &img.manifestExtras)
+	p.parseVersioned(body, img.manifestVersioned, &img.manifestExtras, &img)
 }
 
 // parseHead reads a manifest as the registry does, from its head on.
@@ -142,12 +135,14 @@ func (p *manifestParse) parseHead(body []byte) {
 		p.invalid(body, fmt.Errorf("not a JSON manifest: %w", err))
 		return
 	}
-	p.parseVersioned(body, versioned, extra)
+	p.parseVersioned(body, versioned, extra, nil)
 }
 
 // parseVersioned reads a manifest whose head is read, with distribution's
-// own types. extra is what extras reads, when the head read it.
-func (p *manifestParse) parseVersioned(body []byte, versioned manifestVersioned, extra *manifestExtras) {
+// own types. extra is what extras reads, when the head read it; img, when
+// not nil, is the body read as manifestImage, which stands in for either
+// image type's read.
+func (p *manifestParse) parseVersioned(body []byte, versioned manifestVersioned, extra *manifestExtras, img *manifestImage) {
 	p.extra = extra
 	p.m.Body = body
 	p.m.SchemaVersion = versioned.SchemaVersion
@@ -166,20 +161,13 @@ func (p *manifestParse) parseVersioned(body []byte, versioned manifestVersioned,
 	}
 
 	switch versioned.MediaType {
-	case schema2.MediaTypeManifest:
-		var dm schema2.DeserializedManifest
-		if err := dm.UnmarshalJSON(body); err != nil {
+	case schema2.MediaTypeManifest, v1.MediaTypeImageManifest:
+		config, layers, err := imageOf(body, versioned.MediaType, img)
+		if err != nil {
 			p.invalid(body, err)
 			return
 		}
-		p.image(dm.Config, dm.Layers)
-	case v1.MediaTypeImageManifest:
-		var dm ocischema.DeserializedManifest
-		if err := dm.UnmarshalJSON(body); err != nil {
-			p.invalid(body, err)
-			return
-		}
-		p.image(dm.Config, dm.Layers)
+		p.image(config, layers)
 	case manifestlist.MediaTypeManifestList:
 		var dl manifestlist.DeserializedManifestList
 		if err := dl.UnmarshalJSON(body); err != nil {
@@ -219,13 +207,13 @@ func (p *manifestParse) parseVersioned(body []byte, versioned manifestVersioned,
 			p.index(di.Manifests)
 			break
 		}
-		var dm ocischema.DeserializedManifest
-		if err := dm.UnmarshalJSON(body); err != nil {
+		config, layers, err := imageOf(body, v1.MediaTypeImageManifest, nil)
+		if err != nil {
 			p.invalid(body, err)
 			return
 		}
 		p.m.MediaType = v1.MediaTypeImageManifest
-		p.image(dm.Config, dm.Layers)
+		p.image(config, layers)
 	default:
 		p.m.Kind = KindUnknown
 		p.problem(ProblemManifestUnknown, "mediaType %q is not one the registry serves", versioned.MediaType)
@@ -233,6 +221,26 @@ func (p *manifestParse) parseVersioned(body []byte, versioned manifestVersioned,
 		return
 	}
 	p.extras(body)
+}
+
+// imageOf reads an image manifest's config and layers: from img, the
+// one-pass read, when there is one, else with the registry's own type for
+// mediaType (schema2's or the OCI image manifest's). A body without a
+// mediaType is read with the registry's type only: the registry reads it
+// as an index first.
+func imageOf(body []byte, mediaType string, img *manifestImage) (v1.Descriptor, []v1.Descriptor, error) {
+	switch {
+	case img != nil:
+		return img.Config, img.Layers, nil
+	case mediaType == schema2.MediaTypeManifest:
+		var dm schema2.DeserializedManifest
+		err := dm.UnmarshalJSON(body)
+		return dm.Config, dm.Layers, err
+	default:
+		var dm ocischema.DeserializedManifest
+		err := dm.UnmarshalJSON(body)
+		return dm.Config, dm.Layers, err
+	}
 }
 
 func (p *manifestParse) image(config v1.Descriptor, layers []v1.Descriptor) {
@@ -391,13 +399,24 @@ func isImageConfigType(mediaType string) bool {
 // ParseImageConfig parses the fields people query from an image config blob
 // (OCI or Docker). Created is zero when absent or not RFC 3339.
 func ParseImageConfig(b []byte) (ImageConfig, error) {
-	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
+	if !isJSONObject(b) {
 		return ImageConfig{}, fmt.Errorf("parse image config: not a JSON object: %s", quote(b))
 	}
 	var c imageConfig
 	if err := jsonv2.Unmarshal(b, &c, asEncodingJSON); err != nil {
 		return ImageConfig{}, fmt.Errorf("parse image config: %w", err)
 	}
+	return c.image(), nil
+}
+
+// isJSONObject says whether b, spaces aside, starts as a JSON object.
+func isJSONObject(b []byte) bool {
+	t := bytes.TrimSpace(b)
+	return len(t) > 0 && t[0] == '{'
+}
+
+// image is the ImageConfig of what was read.
+func (c imageConfig) image() ImageConfig {
 	ic := ImageConfig{OS: c.OS, Architecture: c.Architecture, Variant: c.Variant}
 	if c.Config != nil && len(c.Config.Labels) > 0 {
 		ic.Labels = c.Config.Labels
@@ -408,5 +427,5 @@ func ParseImageConfig(b []byte) (ImageConfig, error) {
 			ic.Created = t.UTC()
 		}
 	}
-	return ic, nil
+	return ic
 }

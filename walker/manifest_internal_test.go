@@ -1,12 +1,12 @@
 package walker
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
-	"time"
 )
 
 // FuzzManifestHead checks what parse relies on to read a manifest's head
@@ -103,17 +103,9 @@ func FuzzImageConfigAsEncodingJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := ParseImageConfig(b)
-		var c struct {
-			Created      json.RawMessage `json:"created"`
-			OS           string          `json:"os"`
-			Architecture string          `json:"architecture"`
-			Variant      string          `json:"variant"`
-			Config       *struct {
-				Labels map[string]string `json:"Labels"`
-			} `json:"config"`
-		}
+		var c imageConfig
 		werr := json.Unmarshal(b, &c)
-		if trimmed := bytes.TrimSpace(b); len(trimmed) == 0 || trimmed[0] != '{' {
+		if !isJSONObject(b) {
 			werr = errors.New("not a JSON object")
 		}
 		if (err != nil) != (werr != nil) {
@@ -122,18 +114,41 @@ func FuzzImageConfigAsEncodingJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
-		want := ImageConfig{OS: c.OS, Architecture: c.Architecture, Variant: c.Variant}
-		if c.Config != nil && len(c.Config.Labels) > 0 {
-			want.Labels = c.Config.Labels
+		if want := c.image(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: read\n%+v\nencoding/json reads\n%+v", b, got, want)
 		}
-		var created string
-		if json.Unmarshal(c.Created, &created) == nil {
-			if tm, err := time.Parse(time.RFC3339Nano, created); err == nil {
-				want.Created = tm.UTC()
+	})
+}
+
+// BenchmarkParseImageConfig reads an image config like the generator's
+// (labels, environment, history, diff IDs), beside encoding/json reading
+// the same fields, the reference it replaced.
+func BenchmarkParseImageConfig(b *testing.B) {
+	const hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	var history, diffs []string
+	for i := range 8 {
+		history = append(history, fmt.Sprintf(`{"created":"2025-07-07T00:09:%02dZ","created_by":"/bin/sh -c #(nop) RUN step %d"}`, i, i))
+		diffs = append(diffs, `"sha256:`+hex+`"`)
+	}
+	body := []byte(`{"created":"2025-07-07T00:09:33Z","architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/bin:/usr/bin:/bin","APP_ENV=production"],` +
+		`"Cmd":["/app/run"],"WorkingDir":"/app","Labels":{"org.opencontainers.image.created":"2025-07-07T00:09:33Z","org.opencontainers.image.source":"https://git.example.com/app"}},` +
+		`"rootfs":{"type":"layers","diff_ids":[` + strings.Join(diffs, ",") + `]},"history":[` + strings.Join(history, ",") + `]}`)
+	b.Run("regsql", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ParseImageConfig(body); err != nil {
+				b.Fatal(err)
 			}
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: read\n%+v\nencoding/json reads\n%+v", b, got, want)
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var c imageConfig
+			if err := json.Unmarshal(body, &c); err != nil {
+				b.Fatal(err)
+			}
+			c.image()
 		}
 	})
 }

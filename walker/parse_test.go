@@ -4,7 +4,6 @@ import (
 	_ "crypto/sha512" // makes sha384 and sha512 available to digest.Parse
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -400,45 +399,6 @@ func FuzzParseImageConfig(f *testing.F) {
 		c, err := walker.ParseImageConfig(b)
 		if err == nil && !c.Created.IsZero() && c.Created.Location() != time.UTC {
 			t.Fatalf("ParseImageConfig(%q).Created = %v, want UTC", b, c.Created)
-		}
-	})
-}
-
-// BenchmarkParseImageConfig reads an image config like the generator's
-// (labels, environment, history, diff IDs), beside encoding/json reading
-// the same fields, the reference it replaced.
-func BenchmarkParseImageConfig(b *testing.B) {
-	var history, diffs []string
-	for i := range 8 {
-		history = append(history, fmt.Sprintf(`{"created":"2025-07-07T00:09:%02dZ","created_by":"/bin/sh -c #(nop) RUN step %d"}`, i, i))
-		diffs = append(diffs, `"sha256:`+hex64+`"`)
-	}
-	body := []byte(`{"created":"2025-07-07T00:09:33Z","architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/bin:/usr/bin:/bin","APP_ENV=production"],` +
-		`"Cmd":["/app/run"],"WorkingDir":"/app","Labels":{"org.opencontainers.image.created":"2025-07-07T00:09:33Z","org.opencontainers.image.source":"https://git.example.com/app"}},` +
-		`"rootfs":{"type":"layers","diff_ids":[` + strings.Join(diffs, ",") + `]},"history":[` + strings.Join(history, ",") + `]}`)
-	b.Run("regsql", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := walker.ParseImageConfig(body); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("encoding-json", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var c struct {
-				Created      json.RawMessage `json:"created"`
-				OS           string          `json:"os"`
-				Architecture string          `json:"architecture"`
-				Variant      string          `json:"variant"`
-				Config       *struct {
-					Labels map[string]string `json:"Labels"`
-				} `json:"config"`
-			}
-			if err := json.Unmarshal(body, &c); err != nil {
-				b.Fatal(err)
-			}
 		}
 	})
 }

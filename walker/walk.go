@@ -283,12 +283,7 @@ func (w *walker) listHeld(dir, repo string) (entries []Entry, held heldDir, ok b
 // readFile reads a file and counts it.
 func (w *walker) readFile(p, repo string) ([]byte, bool) {
 	b, err := w.st.ReadFile(w.ctx, p)
-	if err != nil {
-		w.readError(p, repo, err)
-		return nil, false
-	}
-	w.filesRead.Add(1)
-	return b, true
+	return w.read(p, repo, b, err)
 }
 
 // readBlob is readFile for a blob whose size the pass over blobs/ gave.
@@ -298,8 +293,13 @@ func (w *walker) readBlob(p string, size int64) ([]byte, bool) {
 		return w.readFile(p, "")
 	}
 	b, err := sr.readFileSized(w.ctx, p, size)
+	return w.read(p, "", b, err)
+}
+
+// read counts a file read, or records why it could not be.
+func (w *walker) read(p, repo string, b []byte, err error) ([]byte, bool) {
 	if err != nil {
-		w.readError(p, "", err)
+		w.readError(p, repo, err)
 		return nil, false
 	}
 	w.filesRead.Add(1)

@@ -85,6 +85,12 @@ bench: tools ## compare regsql index with the registry's GC on generated trees (
 	VERSITYGW=$(CURDIR)/$(VERSITYGW) $(GO) run ./internal/bench/run -bin $(BENCH_DIR)/bin -cache $(BENCH_DIR)/trees \
 		-sizes "$(SIZES)" -runs $(RUNS) -large-runs $(LARGE_RUNS) -s3-sizes "$(S3_SIZES)" -s3-runs $(S3_RUNS)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	@# The walk alone and the database alone, on the largest tree of SIZES.
+	@tree=; for s in $(SIZES); do for d in $(CURDIR)/$(BENCH_DIR)/trees/$$s-*/; do [ -f $$d/generated.json ] && tree=$$d; done; done; \
+	if [ -n "$$tree" ]; then \
+		echo "BenchmarkWalkTree, BenchmarkBuildTree: $$tree"; \
+		REGSQL_BENCH_TREE=$$tree $(GO) test -run='^$$' -bench='Tree$$' -benchtime=3x -timeout=30m ./walker ./index; \
+	fi
 
 lint: ## gofmt, go vet, and a tidy go.mod
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -605,6 +605,26 @@ func BenchmarkWalk(b *testing.B) {
 	}
 }
 
+// BenchmarkWalkTree walks the registry storage tree at $REGSQL_BENCH_TREE
+// (make bench sets it to the largest tree it generated) into a Sink that
+// keeps nothing: a build's walk without its database, the counterpart of
+// index's BenchmarkBuildTree. It skips without the variable.
+func BenchmarkWalkTree(b *testing.B) {
+	root := os.Getenv("REGSQL_BENCH_TREE")
+	if root == "" {
+		b.Skip("$REGSQL_BENCH_TREE names no storage tree")
+	}
+	st, err := walker.OpenRoot(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := walker.Walk(context.Background(), st, discard{}, walker.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // discard is a Sink that keeps nothing.
 type discard struct{}
 

@@ -217,6 +217,30 @@ func TestWriterRecords(t *testing.T) {
 		[][]any{{"", "invalid", nil, nil, int64(5), nil}})
 }
 
+// TestWriterKeepsFirst sends second rows for keys of manifests, refs and
+// blobs, which the walker does not send but a Sink may get: the index
+// keeps the first, as it does for links, rather than fail. A load that
+// left the keys to indexes built after it would have to drop the second
+// rows itself (see docs/performance.md, "Tried and not kept").
+func TestWriterKeepsFirst(t *testing.T) {
+	layer, other := dg("layer"), dg("other")
+	path, _ := buildFrom(t,
+		walker.Blob{Digest: layer, Size: 5},
+		walker.Blob{Digest: layer, Size: 6},
+		walker.Manifest{Digest: m1, MediaType: ociImage, Kind: walker.KindImage, Size: 10, References: []walker.Reference{
+			{Kind: walker.RefLayer, Position: 0, Digest: layer, Size: 5},
+			{Kind: walker.RefLayer, Position: 1, Digest: other, Size: 7},
+			{Kind: walker.RefLayer, Position: 0, Digest: other, Size: 7},
+		}},
+		walker.Manifest{Digest: m1, MediaType: ociImage, Kind: walker.KindInvalid, Size: 11},
+	)
+	db := openTest(t, path)
+	checkRows(t, db, `SELECT digest, size FROM blobs`, [][]any{{string(layer), int64(5)}})
+	checkRows(t, db, `SELECT kind, size, total_size FROM manifests`, [][]any{{"image", int64(10), int64(22)}})
+	checkRows(t, db, `SELECT position, digest FROM refs ORDER BY position`,
+		[][]any{{int64(0), string(layer)}, {int64(1), string(other)}})
+}
+
 // TestWriterBatches sends more rows than one statement carries, so that
 // both the prepared full statement and the final partial one run.
 func TestWriterBatches(t *testing.T) {

@@ -241,6 +241,13 @@ func TestWriterKeepsFirst(t *testing.T) {
 		[][]any{{int64(0), string(layer)}, {int64(1), string(other)}})
 }
 
+// TestBuildPageSize checks that the index has the pages buildDSN asks for:
+// a pragma that did not apply would go unnoticed.
+func TestBuildPageSize(t *testing.T) {
+	path, _ := buildFrom(t, walker.Repository{Name: "app", Listed: true})
+	checkRows(t, openTest(t, path), `PRAGMA page_size`, [][]any{{int64(buildPageSize)}})
+}
+
 // TestWriterBatches sends more rows than one statement carries, so that
 // both the prepared full statement and the final partial one run.
 func TestWriterBatches(t *testing.T) {
